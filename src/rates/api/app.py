@@ -1,0 +1,43 @@
+"""The ASGI application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from rates.api import health, rates
+from rates.api.errors import install_error_handlers
+from rates.db.connection import create_pool
+from rates.settings import Settings
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """Builds the app; the pool opens in the lifespan without waiting, so the app starts (and
+    reports not-ready) while the database is down."""
+    pool = create_pool(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await pool.open(wait=False)
+        try:
+            yield
+        finally:
+            app.state.shutting_down = True
+            await pool.close()
+
+    app = FastAPI(
+        title="rates",
+        summary="Ocean-freight rates: average daily prices between ports and regions",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.pool = pool
+    app.state.shutting_down = False
+    install_error_handlers(app)
+    app.include_router(rates.router)
+    app.include_router(health.router)
+    return app
+

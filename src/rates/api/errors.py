@@ -1,0 +1,68 @@
+"""Every error leaves the API as ``{"error": {"code", "message", "details"}}``, never HTML."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import psycopg
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from psycopg_pool import PoolTimeout
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+
+from rates.errors import DatabaseUnavailable, InvalidRequest, RatesError
+
+log = structlog.get_logger(__name__)
+
+
+def json_response(body: Any, status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        orjson.dumps(body), status_code=status_code, media_type="application/json", headers=headers
+    )
+
+
+def error_response(error: RatesError) -> Response:
+    return json_response(error.to_dict(), error.status_code)
+
+
+async def _rates_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RatesError)
+    return error_response(exc)
+
+
+async def _validation_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    problems = [
+        {"location": ".".join(str(part) for part in e["loc"]), "reason": e["msg"]}
+        for e in exc.errors()
+    ]
+    return error_response(InvalidRequest("the request is malformed", details=problems))
+
+
+async def _http_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    codes = {404: "not_found", 405: "method_not_allowed"}
+    body = {"error": {"code": codes.get(exc.status_code, "http_error"), "message": str(exc.detail)}}
+    return json_response(body, exc.status_code, dict(exc.headers or {}))
+
+
+async def _database_error(_: Request, exc: Exception) -> Response:
+    log.warning("database_unavailable", error=type(exc).__name__, detail=str(exc))
+    return error_response(DatabaseUnavailable("the database is unavailable; retry shortly"))
+
+
+async def _unexpected_error(_: Request, exc: Exception) -> Response:
+    log.exception("unhandled_error", exc_info=exc)
+    return error_response(RatesError("internal error"))
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RatesError, _rates_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(PoolTimeout, _database_error)
+    app.add_exception_handler(psycopg.OperationalError, _database_error)
+    app.add_exception_handler(Exception, _unexpected_error)

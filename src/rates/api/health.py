@@ -1,0 +1,36 @@
+"""Liveness (no database) and readiness (database reachable, not shutting down)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from rates.api.errors import error_response, json_response
+from rates.api.schemas import ERROR_RESPONSES, HealthResponse
+from rates.errors import DatabaseUnavailable, RatesError
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", response_model=HealthResponse)
+async def healthz() -> Response:
+    """The process is alive; says nothing about the database."""
+    return json_response({"status": "ok"})
+
+
+class ShuttingDown(RatesError):
+    status_code = 503
+    code = "shutting_down"
+
+
+@router.get("/readyz", response_model=HealthResponse, responses={503: ERROR_RESPONSES[503]})
+async def readyz(request: Request) -> Response:
+    """Ready when the database answers within the pool timeout and shutdown has not begun."""
+    if request.app.state.shutting_down:
+        return error_response(ShuttingDown("the server is shutting down"))
+    try:
+        async with request.app.state.pool.connection() as conn:
+            await conn.execute("SELECT 1")
+    except Exception:
+        return error_response(DatabaseUnavailable("the database is unavailable"))
+    return json_response({"status": "ready"})

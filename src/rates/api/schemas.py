@@ -1,0 +1,39 @@
+"""Response shapes, declared for the OpenAPI document."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="Stable machine-readable error code")
+    message: str = Field(description="What is wrong, in words a user can act on")
+    details: Any = Field(default=None, description="Structured context, e.g. the bad parameter")
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail
+
+
+class DailyRateOut(BaseModel):
+    day: datetime.date
+    price: float | None = Field(description="Average price in USD; null under 3 prices that day")
+    count: int = Field(description="Number of prices that day")
+
+
+class RatesResponse(BaseModel):
+    rates: list[DailyRateOut]
+
+
+class HealthResponse(BaseModel):
+    status: str
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse, "description": "Missing or malformed parameters"},
+    404: {"model": ErrorResponse, "description": "Unknown port code or region slug"},
+    503: {"model": ErrorResponse, "description": "Database unavailable"},
+}

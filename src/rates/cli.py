@@ -1,0 +1,159 @@
+"""The ``rates`` command. Every option is also an environment variable (shown in --help)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from rates.db.connection import DatabaseNotConfigured, connect
+from rates.db.demo import DemoSpec, generate_demo
+from rates.db.dump import load_dump, open_dump
+from rates.db.migrate import migrate
+from rates.devstack import DevstackError, StackOptions, run_local_stack
+from rates.errors import RatesError
+from rates.observability import configure_logging
+from rates.settings import Settings, SettingsFileError
+
+app = typer.Typer(help="Ocean-freight rates: API, data loading and the local stack.",
+                  no_args_is_help=True)
+db_app = typer.Typer(help="Schema and data: migrate, load a dump, generate demo data.",
+                     no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+console = Console(stderr=True)
+T = TypeVar("T")
+
+Host = Annotated[str | None, typer.Option(envvar="RATES_HOST", help="Address to listen on.")]
+Port = Annotated[int | None, typer.Option(envvar="RATES_PORT", help="Port to listen on.")]
+Workers = Annotated[
+    int | None,
+    typer.Option(envvar="RATES_WORKERS", help="Server worker processes [default: CPU count]."),
+]
+Replace = Annotated[
+    bool, typer.Option("--replace", help="Empty ports, regions and prices first (one transaction).")
+]
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment plus explicit CLI options; exits 2 on a bad value."""
+    try:
+        settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        for error in exc.errors():
+            name = "RATES_" + "_".join(str(part) for part in error["loc"]).upper()
+            console.print(f"[red]configuration error:[/] {name}: {error['msg']}")
+        raise typer.Exit(2) from None
+    except SettingsFileError as exc:
+        console.print(f"[red]configuration error:[/] {exc}")
+        raise typer.Exit(2) from None
+    configure_logging(settings)
+    return settings
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Turns errors a user can act on into one red line and exit code 1, not a traceback."""
+    try:
+        yield
+    except (RatesError, DatabaseNotConfigured, DevstackError) as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from None
+
+
+def _with_connection(settings: Settings, action: Callable[[Any], T]) -> T:
+    with user_errors(), connect(settings, autocommit=True) as conn:
+        return action(conn)
+
+
+@app.command()
+def up(
+    dump: Annotated[
+        Path | None,
+        typer.Option(envvar="RATES_DUMP", exists=True, dir_okay=False,
+                     help="pg_dump file to load when the database is empty [default: demo data]."),
+    ] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(envvar="RATES_DATA_DIR", help="Where the private PostgreSQL keeps its data."),
+    ] = None,
+    host: Host = None,
+    port: Port = None,
+    workers: Workers = None,
+) -> None:
+    """Run the whole stack locally: private PostgreSQL (unless RATES_DATABASE_URL), data, API."""
+    settings = load_settings(host=host, port=port, workers=workers, data_dir=data_dir)
+    with user_errors():
+        code = run_local_stack(
+            settings, StackOptions(dump=dump, demo=DemoSpec()), lambda line: console.print(line)
+        )
+    raise typer.Exit(code)
+
+
+@app.command()
+def serve(host: Host = None, port: Port = None, workers: Workers = None) -> None:
+    """Run the API in gunicorn with uvicorn workers (SIGHUP reloads, SIGTERM drains)."""
+    from rates.api.server import serve as run_server
+
+    settings = load_settings(host=host, port=port, workers=workers)
+    run_server(settings)
+
+
+@db_app.command("migrate")
+def db_migrate() -> None:
+    """Apply pending migrations (idempotent)."""
+    applied = _with_connection(load_settings(), migrate)
+    names = ", ".join(f"{m.version:04d}_{m.name}" for m in applied) or "none (schema is current)"
+    console.print(f"applied migrations: {names}")
+
+
+@db_app.command("load")
+def db_load(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="pg_dump file (.gz ok).")],
+    replace: Replace = False,
+) -> None:
+    """Load a pg_dump-style file of ports, regions and prices, in one transaction.
+
+    Refuses when the tables already hold data, unless --replace."""
+
+    def load(conn: Any) -> None:
+        with open_dump(file) as dump:
+            result = load_dump(conn, dump, replace=replace)
+        console.print(f"loaded {file}: " + ", ".join(f"{n} {t}" for t, n in result.rows.items()))
+
+    _with_connection(load_settings(), load)
+
+
+@db_app.command("demo")
+def db_demo(
+    ports: Annotated[int, typer.Option(min=2, help="Number of ports.")] = 60,
+    days: Annotated[int, typer.Option(min=1, help="Number of days from --first-day.")] = 92,
+    prices_per_route_day: Annotated[
+        float, typer.Option(min=0, help="Mean prices per route and day (0 to twice this).")
+    ] = 3.0,
+    routes: Annotated[
+        int | None, typer.Option(min=1, help="Routes (port pairs) [default: 4 per port].")
+    ] = None,
+    first_day: Annotated[
+        datetime, typer.Option(formats=["%Y-%m-%d"], help="First day of prices.")
+    ] = datetime(2021, 1, 1),
+    depth: Annotated[int, typer.Option(min=1, help="Levels of the region tree.")] = 4,
+    seed: Annotated[int, typer.Option(help="Random seed: same seed, same data.")] = 42,
+    replace: Replace = False,
+) -> None:
+    """Generate a synthetic data set: nested regions, ports at every level, daily prices."""
+    spec = DemoSpec(
+        ports=ports, days=days, prices_per_route_day=prices_per_route_day, routes=routes,
+        depth=depth, seed=seed, first_day=first_day.date(),
+    )
+    result = _with_connection(load_settings(), lambda conn: generate_demo(conn, spec, replace=replace))
+    console.print(
+        f"demo data: {result.regions} regions, {result.ports} ports, {result.routes} routes, "
+        f"{result.prices} prices"
+    )

@@ -1,0 +1,51 @@
+"""Connections and the async pool; every session gets the same statement timeout."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool
+
+from rates.settings import Settings
+
+
+class DatabaseNotConfigured(RuntimeError):
+    """No database settings: the command needs RATES_DATABASE_URL (or RATES_DB_HOST...)."""
+
+
+def require_conninfo(settings: Settings) -> str:
+    conninfo = settings.conninfo()
+    if conninfo is None:
+        raise DatabaseNotConfigured(
+            "no database configured: set RATES_DATABASE_URL (or RATES_DB_HOST, RATES_DB_NAME, "
+            "RATES_DB_USER, RATES_DB_PASSWORD), or run `rates up` for a private local PostgreSQL"
+        )
+    return conninfo
+
+
+def _session_options(settings: Settings) -> dict[str, Any]:
+    return {
+        "options": f"-c statement_timeout={settings.db_statement_timeout_ms}",
+        "application_name": "rates",
+    }
+
+
+def connect(settings: Settings, *, autocommit: bool = False) -> psycopg.Connection[Any]:
+    """A synchronous connection, for the CLI and the ingest worker."""
+    return psycopg.connect(
+        require_conninfo(settings), autocommit=autocommit, **_session_options(settings)
+    )
+
+
+def create_pool(settings: Settings) -> AsyncConnectionPool[psycopg.AsyncConnection[Any]]:
+    """The API's pool; it is opened by the app's lifespan, not here."""
+    return AsyncConnectionPool(
+        require_conninfo(settings),
+        min_size=settings.db_pool_min_size,
+        max_size=settings.db_pool_max_size,
+        timeout=settings.db_pool_timeout_s,
+        kwargs={"autocommit": True, **_session_options(settings)},
+        open=False,
+        name="rates-api",
+    )

@@ -1,0 +1,110 @@
+"""Loads a pg_dump-style file (like the sample data set) without needing ``psql``.
+
+Only the ``COPY ... FROM stdin`` blocks of the three rates tables are read; the dump's DDL is
+ignored because the schema comes from our migrations. The load is one transaction: all of it or
+nothing. Tables that already hold data are refused unless ``replace`` is set, which empties them
+first in the same transaction, so loading the same dump twice never duplicates a row.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import psycopg
+from psycopg import sql
+
+from rates.db.queries import analyze_rates_tables, rates_tables_are_empty
+from rates.errors import DataAlreadyLoaded, InvalidDump
+
+# Columns the loader accepts per table; anything else in a dump is refused.
+LOADABLE_COLUMNS = {
+    "regions": {"slug", "name", "parent_slug"},
+    "ports": {"code", "name", "parent_slug"},
+    "prices": {"orig_code", "dest_code", "day", "price"},
+}
+_COPY_HEADER = re.compile(r"^COPY (?:\"?public\"?\.)?\"?(\w+)\"? \(([^)]*)\) FROM stdin;$")
+_CHUNK_BYTES = 1 << 16
+
+
+@dataclass
+class LoadResult:
+    rows: dict[str, int] = field(default_factory=dict)
+
+
+@contextmanager
+def open_dump(path: Path) -> Iterator[IO[str]]:
+    """Opens a plain or gzip-compressed dump as text."""
+    raw = path.open("rb")
+    try:
+        stream: IO[bytes] = gzip.GzipFile(fileobj=raw) if path.suffix == ".gz" else raw
+        yield io.TextIOWrapper(stream, encoding="utf-8", newline="\n")
+    finally:
+        raw.close()
+
+
+def load_dump(conn: psycopg.Connection[Any], dump: IO[str], *, replace: bool = False) -> LoadResult:
+    """Streams the dump's COPY blocks into the migrated tables in one transaction."""
+    result = LoadResult()
+    with conn.transaction():
+        if not rates_tables_are_empty(conn):
+            if not replace:
+                raise DataAlreadyLoaded(
+                    "the database already holds rates data; use --replace to empty the tables "
+                    "and load this dump instead"
+                )
+            conn.execute("TRUNCATE prices, ports, regions")
+        for line_number, line in enumerate(dump, start=1):
+            header = _COPY_HEADER.match(line.rstrip("\n"))
+            if header is None:
+                continue
+            table, columns = header.group(1), [c.strip(' "') for c in header.group(2).split(",")]
+            _check_columns(table, columns, line_number)
+            result.rows[table] = result.rows.get(table, 0) + _copy_block(conn, table, columns, dump)
+        if not result.rows:
+            raise InvalidDump("the file holds no COPY block for ports, regions or prices")
+    analyze_rates_tables(conn)
+    return result
+
+
+def _check_columns(table: str, columns: list[str], line_number: int) -> None:
+    allowed = LOADABLE_COLUMNS.get(table)
+    if allowed is None:
+        raise InvalidDump(f"line {line_number}: table {table!r} is not one of {sorted(LOADABLE_COLUMNS)}")
+    unknown = set(columns) - allowed
+    if unknown:
+        raise InvalidDump(f"line {line_number}: unknown columns {sorted(unknown)} for {table}")
+
+
+def _copy_block(
+    conn: psycopg.Connection[Any], table: str, columns: list[str], dump: IO[str]
+) -> int:
+    """Copies lines up to the ``\\.`` terminator; the dump's text format is COPY's own."""
+    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+        sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns))
+    )
+    rows = 0
+    buffer: list[str] = []
+    size = 0
+    with conn.cursor().copy(statement) as copy:
+        for line in dump:
+            if line.startswith("\\."):
+                break
+            buffer.append(line)
+            size += len(line)
+            rows += 1
+            if size >= _CHUNK_BYTES:
+                copy.write("".join(buffer))
+                buffer.clear()
+                size = 0
+        else:
+            raise InvalidDump(f"the COPY block of {table} has no terminating '\\.' line")
+        if buffer:
+            copy.write("".join(buffer))
+    return rows

@@ -1,0 +1,162 @@
+"""The rates question: average price per day between two ports or regions.
+
+A location is a port code or a region slug; a region stands for every port in it and in all of
+its sub-regions, to any depth. The whole answer, including whether each location exists, comes
+from one statement, so a reader never sees half of a batch that commits meanwhile.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import psycopg
+
+from rates.errors import InvalidRequest, UnknownLocation
+
+# Days with fewer prices than this get a null average: too few to be meaningful.
+MIN_PRICES_PER_DAY = 3
+
+DAILY_RATES_SQL = """
+WITH RECURSIVE
+origin_regions AS (
+    SELECT slug FROM regions WHERE slug = %(origin)s
+    UNION
+    SELECT child.slug FROM regions child JOIN origin_regions parent ON child.parent_slug = parent.slug
+),
+origin_ports AS (
+    SELECT code FROM ports WHERE code = %(origin)s
+    UNION
+    SELECT code FROM ports WHERE parent_slug IN (SELECT slug FROM origin_regions)
+),
+destination_regions AS (
+    SELECT slug FROM regions WHERE slug = %(destination)s
+    UNION
+    SELECT child.slug FROM regions child
+    JOIN destination_regions parent ON child.parent_slug = parent.slug
+),
+destination_ports AS (
+    SELECT code FROM ports WHERE code = %(destination)s
+    UNION
+    SELECT code FROM ports WHERE parent_slug IN (SELECT slug FROM destination_regions)
+),
+daily AS (
+    SELECT day, sum(price) AS total, count(*) AS prices
+    FROM prices
+    WHERE orig_code IN (SELECT code FROM origin_ports)
+      AND dest_code IN (SELECT code FROM destination_ports)
+      AND day BETWEEN %(date_from)s AND %(date_to)s
+    GROUP BY day
+)
+SELECT days.day::date AS day,
+       CASE WHEN daily.prices >= %(min_prices)s THEN daily.total::float8 / daily.prices END AS price,
+       coalesce(daily.prices, 0) AS prices,
+       (SELECT count(*) FROM origin_ports) AS origin_ports,
+       (SELECT count(*) FROM destination_ports) AS destination_ports
+FROM generate_series(%(date_to)s::date, %(date_from)s::date, interval '-1 day') AS days(day)
+LEFT JOIN daily ON daily.day = days.day
+ORDER BY days.day DESC
+"""
+
+
+@dataclass(frozen=True)
+class RatesQuery:
+    """A validated request: dates in order, range within the limit, both locations given."""
+
+    date_from: date
+    date_to: date
+    origin: str
+    destination: str
+
+    @classmethod
+    def parse(
+        cls,
+        *,
+        date_from: str | None,
+        date_to: str | None,
+        origin: str | None,
+        destination: str | None,
+        max_range_days: int,
+    ) -> RatesQuery:
+        """Checks raw query parameters, raising InvalidRequest naming the first bad one."""
+        start = _parse_day("date_from", date_from)
+        end = _parse_day("date_to", date_to)
+        if start > end:
+            raise InvalidRequest(
+                f"date_from ({start}) is after date_to ({end})",
+                details={"parameter": "date_from"},
+            )
+        days = (end - start).days + 1
+        if days > max_range_days:
+            raise InvalidRequest(
+                f"the range covers {days} days; at most {max_range_days} are allowed",
+                details={"parameter": "date_to", "max_range_days": max_range_days},
+            )
+        return cls(
+            date_from=start,
+            date_to=end,
+            origin=_require_location("origin", origin),
+            destination=_require_location("destination", destination),
+        )
+
+
+@dataclass(frozen=True)
+class DailyRate:
+    day: date
+    price: float | None
+    count: int
+
+
+def _parse_day(name: str, value: str | None) -> date:
+    if value is None or value == "":
+        raise InvalidRequest(f"{name} is required (YYYY-MM-DD)", details={"parameter": name})
+    try:
+        if len(value) != 10:
+            raise ValueError(value)
+        return date.fromisoformat(value)
+    except ValueError:
+        raise InvalidRequest(
+            f"{name} must be a real date as YYYY-MM-DD, got {value!r}",
+            details={"parameter": name},
+        ) from None
+
+
+def _require_location(name: str, value: str | None) -> str:
+    if value is None or not value.strip():
+        aliases = {"origin": "orig_code", "destination": "dest_code"}
+        raise InvalidRequest(
+            f"{name} (or {aliases[name]}) is required: a port code or a region slug",
+            details={"parameter": name},
+        )
+    return value.strip()
+
+
+def _params(query: RatesQuery) -> dict[str, Any]:
+    return {
+        "origin": query.origin,
+        "destination": query.destination,
+        "date_from": query.date_from,
+        "date_to": query.date_to,
+        "min_prices": MIN_PRICES_PER_DAY,
+    }
+
+
+def _to_rates(query: RatesQuery, rows: list[tuple[Any, ...]]) -> list[DailyRate]:
+    if rows and rows[0][3] == 0:
+        raise UnknownLocation(
+            f"origin {query.origin!r} is neither a port code nor a region slug",
+            details={"parameter": "origin"},
+        )
+    if rows and rows[0][4] == 0:
+        raise UnknownLocation(
+            f"destination {query.destination!r} is neither a port code nor a region slug",
+            details={"parameter": "destination"},
+        )
+    return [DailyRate(day=row[0], price=row[1], count=row[2]) for row in rows]
+
+
+async def fetch_daily_rates(conn: psycopg.AsyncConnection[Any], query: RatesQuery) -> list[DailyRate]:
+    """One entry per day from date_to down to date_from."""
+    cursor = await conn.execute(DAILY_RATES_SQL, _params(query))
+    return _to_rates(query, await cursor.fetchall())

@@ -1,0 +1,123 @@
+"""Typed configuration: environment variables with the prefix ``RATES_``, secrets also from files.
+
+Every field ``x`` is read from ``RATES_X``; any field can instead come from the file named by
+``RATES_X_FILE`` (how Docker/Kubernetes/ECS hand over secrets), trailing newline stripped.
+Settings are built by the entry points (CLI, app factory), never at import time.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from psycopg.conninfo import make_conninfo
+from pydantic import Field, SecretStr, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+ENV_PREFIX = "RATES_"
+
+
+class SettingsFileError(ValueError):
+    """A ``RATES_*_FILE`` variable names a file that cannot be read."""
+
+
+class _FileVariablesSource(PydanticBaseSettingsSource):
+    """Reads ``RATES_<FIELD>_FILE`` variables: the value is the content of the named file."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        variable = f"{ENV_PREFIX}{field_name.upper()}_FILE"
+        path = os.environ.get(variable)
+        if not path:
+            return None, field_name, False
+        try:
+            return Path(path).read_text(encoding="utf-8").strip(), field_name, False
+        except OSError as exc:
+            raise SettingsFileError(f"{variable}={path}: cannot read the file ({exc.strerror})") from exc
+
+    def __call__(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for name, field in self.settings_cls.model_fields.items():
+            value, _, _ = self.get_field_value(field, name)
+            if value is not None:
+                values[name] = value
+        return values
+
+
+def _default_workers() -> int:
+    """One async worker process per core: each saturates a core on its own."""
+    return max(2, os.cpu_count() or 1)
+
+
+class Settings(BaseSettings):
+    """All configuration of the service; see the README's configuration table."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
+
+    # Database: a full URL, or its parts (how ECS hands over an RDS secret), or neither, in which
+    # case `rates up` starts a private PostgreSQL in `data_dir`.
+    database_url: SecretStr | None = None
+    db_host: str | None = None
+    db_port: int = 5432
+    db_name: str = "rates"
+    db_user: str = "rates"
+    db_password: SecretStr | None = None
+    db_pool_min_size: int = Field(default=2, ge=1)
+    db_pool_max_size: int = Field(default=8, ge=1)
+    db_pool_timeout_s: float = Field(default=2.0, gt=0)
+    db_statement_timeout_ms: int = Field(default=10_000, ge=0)
+
+    # HTTP server
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    workers: int = Field(default_factory=_default_workers, ge=1)
+    graceful_timeout_s: float = Field(default=30.0, gt=0)
+    max_range_days: int = Field(default=366, ge=1)
+
+    # Local stack
+    data_dir: Path = Path(".rates")
+
+    # Logging
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["console", "json"] = "console"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Explicit values win, then plain variables, then ``*_FILE`` variables."""
+        return (init_settings, env_settings, _FileVariablesSource(settings_cls))
+
+    @field_validator("database_url")
+    @classmethod
+    def _url_is_postgres(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(
+            ("postgres://", "postgresql://")
+        ):
+            raise ValueError("must be a postgresql:// URL")
+        return value
+
+    def conninfo(self) -> str | None:
+        """The libpq connection string, or None when no database is configured."""
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        if self.db_host is None:
+            return None
+        return make_conninfo(
+            host=self.db_host,
+            port=self.db_port,
+            dbname=self.db_name,
+            user=self.db_user,
+            password=self.db_password.get_secret_value() if self.db_password else None,
+        )
+
