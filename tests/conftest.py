@@ -18,7 +18,7 @@ from rates.db.migrate import migrate
 from rates.devstack import LocalPostgres
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SAMPLE_DUMP = Path(os.environ.get("RATES_TEST_SAMPLE_DUMP", REPO_ROOT.parent / "shared/data/rates.sql"))
+SAMPLE_DUMP = REPO_ROOT.parent / "shared" / "data" / "rates.sql"
 
 # Durability is not under test here; these make the suite several times faster.
 _FAST_SERVER = {
@@ -85,9 +85,10 @@ def sample_template(postgres: LocalPostgres) -> str:
     if not SAMPLE_DUMP.exists():
         pytest.skip(f"sample dump not found at {SAMPLE_DUMP}")
     name = _fresh_database(postgres, "rates_template")
-    with psycopg.connect(postgres.conninfo(name), autocommit=True) as conn, open_dump(
-        SAMPLE_DUMP
-    ) as dump:
+    with (
+        psycopg.connect(postgres.conninfo(name), autocommit=True) as conn,
+        open_dump(SAMPLE_DUMP) as dump,
+    ):
         load_dump(conn, dump)
     return name
 
@@ -98,4 +99,3 @@ def sample_database_url(postgres: LocalPostgres, sample_template: str) -> Iterat
     name = _fresh_database(postgres, sample_template)
     yield postgres.url(name)
     _drop_database(postgres, name)
-

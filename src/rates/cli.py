@@ -21,10 +21,12 @@ from rates.errors import RatesError
 from rates.observability import configure_logging
 from rates.settings import Settings, SettingsFileError
 
-app = typer.Typer(help="Ocean-freight rates: API, data loading and the local stack.",
-                  no_args_is_help=True)
-db_app = typer.Typer(help="Schema and data: migrate, load a dump, generate demo data.",
-                     no_args_is_help=True)
+app = typer.Typer(
+    help="Ocean-freight rates: API, data loading and the local stack.", no_args_is_help=True
+)
+db_app = typer.Typer(
+    help="Schema and data: migrate, load a dump, generate demo data.", no_args_is_help=True
+)
 app.add_typer(db_app, name="db")
 
 console = Console(stderr=True)
@@ -76,8 +78,12 @@ def _with_connection(settings: Settings, action: Callable[[Any], T]) -> T:
 def up(
     dump: Annotated[
         Path | None,
-        typer.Option(envvar="RATES_DUMP", exists=True, dir_okay=False,
-                     help="pg_dump file to load when the database is empty [default: demo data]."),
+        typer.Option(
+            envvar="RATES_DUMP",
+            exists=True,
+            dir_okay=False,
+            help="pg_dump file to load when the database is empty [default: demo data].",
+        ),
     ] = None,
     data_dir: Annotated[
         Path | None,
@@ -115,7 +121,9 @@ def db_migrate() -> None:
 
 @db_app.command("load")
 def db_load(
-    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="pg_dump file (.gz ok).")],
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="pg_dump file (.gz ok).")
+    ],
     replace: Replace = False,
 ) -> None:
     """Load a pg_dump-style file of ports, regions and prices, in one transaction.
@@ -149,10 +157,17 @@ def db_demo(
 ) -> None:
     """Generate a synthetic data set: nested regions, ports at every level, daily prices."""
     spec = DemoSpec(
-        ports=ports, days=days, prices_per_route_day=prices_per_route_day, routes=routes,
-        depth=depth, seed=seed, first_day=first_day.date(),
+        ports=ports,
+        days=days,
+        prices_per_route_day=prices_per_route_day,
+        routes=routes,
+        depth=depth,
+        seed=seed,
+        first_day=first_day.date(),
     )
-    result = _with_connection(load_settings(), lambda conn: generate_demo(conn, spec, replace=replace))
+    result = _with_connection(
+        load_settings(), lambda conn: generate_demo(conn, spec, replace=replace)
+    )
     console.print(
         f"demo data: {result.regions} regions, {result.ports} ports, {result.routes} routes, "
         f"{result.prices} prices"

@@ -38,6 +38,8 @@ from rates.settings import Settings
 _REQUIRED_BINARIES = ("initdb", "pg_ctl", "postgres")
 _SUPERUSER = "rates"
 _UNPRIVILEGED_USERS = ("postgres", "nobody")
+# Where distributions put versioned server binaries (Debian/Ubuntu), newest version first.
+DISTRIBUTION_BIN_GLOBS = ("/usr/lib/postgresql/*/bin",)
 
 INSTALL_HINT = """PostgreSQL server binaries (initdb, pg_ctl, postgres) were not found.
 Looked in: PATH, `pg_config --bindir`, /usr/lib/postgresql/*/bin.
@@ -67,9 +69,10 @@ def find_postgres_bin_dir() -> Path:
         result = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True)
         if result.returncode == 0:
             candidates.append(Path(result.stdout.strip()))
-    versions = glob.glob("/usr/lib/postgresql/*/bin")
-    versions.sort(key=lambda p: int(p.split("/")[-2]) if p.split("/")[-2].isdigit() else 0)
-    candidates.extend(Path(p) for p in reversed(versions))
+    for pattern in DISTRIBUTION_BIN_GLOBS:
+        versions = glob.glob(pattern)
+        versions.sort(key=lambda p: int(p.split("/")[-2]) if p.split("/")[-2].isdigit() else 0)
+        candidates.extend(Path(p) for p in reversed(versions))
     for folder in candidates:
         if _has_binaries(folder):
             return folder
@@ -142,9 +145,12 @@ class LocalPostgres:
             self._give_to_run_as(self.pgdata, mode=0o700)
             self._run(
                 "initdb",
-                "-D", str(self.pgdata),
-                "-U", _SUPERUSER,
-                "--pwfile", str(pwfile),
+                "-D",
+                str(self.pgdata),
+                "-U",
+                _SUPERUSER,
+                "--pwfile",
+                str(pwfile),
                 "--auth=scram-sha-256",
                 "--encoding=UTF8",
                 "--no-locale",
@@ -172,8 +178,17 @@ class LocalPostgres:
             **self._server_settings,
         }
         self._run(
-            "pg_ctl", "start", "-D", str(self.pgdata), "-l", str(self.logfile), "-w", "-t", "60",
-            "-o", " ".join(f"-c {key}={value}" for key, value in options.items()),
+            "pg_ctl",
+            "start",
+            "-D",
+            str(self.pgdata),
+            "-l",
+            str(self.logfile),
+            "-w",
+            "-t",
+            "60",
+            "-o",
+            " ".join(f"-c {key}={value}" for key, value in options.items()),
         )
         self.started_here = True
 
@@ -198,10 +213,17 @@ class LocalPostgres:
                 return int(lines[3])
         return self._load_state().port
 
+    @property
+    def password(self) -> str:
+        return self._load_state().password
+
     def conninfo(self, dbname: str = "rates") -> str:
         state = self._load_state()
         return make_conninfo(
-            host="127.0.0.1", port=self.port, dbname=dbname, user=_SUPERUSER,
+            host="127.0.0.1",
+            port=self.port,
+            dbname=dbname,
+            user=_SUPERUSER,
             password=state.password,
         )
 
@@ -244,7 +266,7 @@ class LocalPostgres:
             if self.logfile.exists():
                 log_tail = "\n".join(self.logfile.read_text(errors="replace").splitlines()[-15:])
             raise DevstackError(
-                f"{binary} failed ({result.returncode}): {result.stderr.strip()}\n{log_tail}".strip()
+                f"{binary} failed ({result.returncode}): {result.stderr.strip()}\n{log_tail}"
             )
         return result
 
@@ -293,7 +315,8 @@ class ChildProcesses:
         """Blocks until SIGINT/SIGTERM (returns None) or a child exits (returns its name)."""
         stop = threading.Event()
         previous = {
-            sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)
+            sig: signal.signal(sig, lambda *_: stop.set())
+            for sig in (signal.SIGINT, signal.SIGTERM)
         }
         try:
             while not stop.wait(0.2):
@@ -337,8 +360,7 @@ def prepare_database(conninfo: str, options: StackOptions) -> str:
             return f"loaded {options.dump}: {result.rows}"
         demo = generate_demo(conn, options.demo)
         return (
-            f"generated demo data: {demo.regions} regions, {demo.ports} ports, "
-            f"{demo.prices} prices"
+            f"generated demo data: {demo.regions} regions, {demo.ports} ports, {demo.prices} prices"
         )
 
 

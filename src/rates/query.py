@@ -23,7 +23,8 @@ WITH RECURSIVE
 origin_regions AS (
     SELECT slug FROM regions WHERE slug = %(origin)s
     UNION
-    SELECT child.slug FROM regions child JOIN origin_regions parent ON child.parent_slug = parent.slug
+    SELECT child.slug FROM regions child
+    JOIN origin_regions parent ON child.parent_slug = parent.slug
 ),
 origin_ports AS (
     SELECT code FROM ports WHERE code = %(origin)s
@@ -41,16 +42,25 @@ destination_ports AS (
     UNION
     SELECT code FROM ports WHERE parent_slug IN (SELECT slug FROM destination_regions)
 ),
+-- One index range scan per (origin port, destination port) pair. OFFSET 0 keeps the planner
+-- from flattening the lateral subquery into a hash join over all of prices: it cannot know how
+-- few ports the recursive CTEs yield.
 daily AS (
-    SELECT day, sum(price) AS total, count(*) AS prices
-    FROM prices
-    WHERE orig_code IN (SELECT code FROM origin_ports)
-      AND dest_code IN (SELECT code FROM destination_ports)
-      AND day BETWEEN %(date_from)s AND %(date_to)s
-    GROUP BY day
+    SELECT route.day, sum(route.price) AS total, count(*) AS prices
+    FROM origin_ports
+    CROSS JOIN destination_ports
+    CROSS JOIN LATERAL (
+        SELECT day, price FROM prices
+        WHERE orig_code = origin_ports.code
+          AND dest_code = destination_ports.code
+          AND day BETWEEN %(date_from)s AND %(date_to)s
+        OFFSET 0
+    ) AS route
+    GROUP BY route.day
 )
 SELECT days.day::date AS day,
-       CASE WHEN daily.prices >= %(min_prices)s THEN daily.total::float8 / daily.prices END AS price,
+       CASE WHEN daily.prices >= %(min_prices)s
+            THEN daily.total::float8 / daily.prices END AS price,
        coalesce(daily.prices, 0) AS prices,
        (SELECT count(*) FROM origin_ports) AS origin_ports,
        (SELECT count(*) FROM destination_ports) AS destination_ports
@@ -156,7 +166,9 @@ def _to_rates(query: RatesQuery, rows: list[tuple[Any, ...]]) -> list[DailyRate]
     return [DailyRate(day=row[0], price=row[1], count=row[2]) for row in rows]
 
 
-async def fetch_daily_rates(conn: psycopg.AsyncConnection[Any], query: RatesQuery) -> list[DailyRate]:
+async def fetch_daily_rates(
+    conn: psycopg.AsyncConnection[Any], query: RatesQuery
+) -> list[DailyRate]:
     """One entry per day from date_to down to date_from."""
     cursor = await conn.execute(DAILY_RATES_SQL, _params(query))
     return _to_rates(query, await cursor.fetchall())

@@ -38,7 +38,9 @@ class _FileVariablesSource(PydanticBaseSettingsSource):
         try:
             return Path(path).read_text(encoding="utf-8").strip(), field_name, False
         except OSError as exc:
-            raise SettingsFileError(f"{variable}={path}: cannot read the file ({exc.strerror})") from exc
+            raise SettingsFileError(
+                f"{variable}={path}: cannot read the file ({exc.strerror})"
+            ) from exc
 
     def __call__(self) -> dict[str, Any]:
         values: dict[str, Any] = {}
@@ -120,4 +122,3 @@ class Settings(BaseSettings):
             user=self.db_user,
             password=self.db_password.get_secret_value() if self.db_password else None,
         )
-

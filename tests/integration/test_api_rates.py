@@ -83,8 +83,12 @@ def test_hand_checked_port_pair(sample_client: TestClient) -> None:
     """CNGGZ -> EETLL in January 2021: three prices every day, 1154.33... on the 31st."""
     response = sample_client.get(
         "/rates",
-        params={"date_from": "2021-01-01", "date_to": "2021-01-31",
-                "orig_code": "CNGGZ", "dest_code": "EETLL"},
+        params={
+            "date_from": "2021-01-01",
+            "date_to": "2021-01-31",
+            "orig_code": "CNGGZ",
+            "dest_code": "EETLL",
+        },
     )
     assert response.status_code == 200
     rates = response.json()["rates"]
@@ -111,8 +115,12 @@ def test_answers_match_an_independent_computation(
     first, last = date(2020, 12, 30), date(2021, 2, 2)
     response = sample_client.get(
         "/rates",
-        params={"date_from": first.isoformat(), "date_to": last.isoformat(),
-                "origin": origin, "destination": destination},
+        params={
+            "date_from": first.isoformat(),
+            "date_to": last.isoformat(),
+            "origin": origin,
+            "destination": destination,
+        },
     )
     assert response.status_code == 200
     assert response.json()["rates"] == expected_rates(origin, destination, first, last)
@@ -123,13 +131,19 @@ def test_days_with_fewer_than_three_prices_have_null_price(sample_client: TestCl
     """Outside the data, days are listed with count 0 and price null."""
     response = sample_client.get(
         "/rates",
-        params={"date_from": "2020-12-30", "date_to": "2020-12-31",
-                "orig_code": "CNSGH", "dest_code": "NLRTM"},
+        params={
+            "date_from": "2020-12-30",
+            "date_to": "2020-12-31",
+            "orig_code": "CNSGH",
+            "dest_code": "NLRTM",
+        },
     )
-    assert response.json() == {"rates": [
-        {"day": "2020-12-31", "price": None, "count": 0},
-        {"day": "2020-12-30", "price": None, "count": 0},
-    ]}
+    assert response.json() == {
+        "rates": [
+            {"day": "2020-12-31", "price": None, "count": 0},
+            {"day": "2020-12-30", "price": None, "count": 0},
+        ]
+    }
 
 
 # --- nested regions ---------------------------------------------------------------------------
@@ -160,8 +174,12 @@ def nested_client(database_url: str) -> Iterator[TestClient]:
 def one_day(client: TestClient, origin: str, destination: str) -> dict:
     response = client.get(
         "/rates",
-        params={"date_from": "2021-03-01", "date_to": "2021-03-01",
-                "origin": origin, "destination": destination},
+        params={
+            "date_from": "2021-03-01",
+            "date_to": "2021-03-01",
+            "origin": origin,
+            "destination": destination,
+        },
     )
     assert response.status_code == 200, response.text
     return response.json()["rates"][0]
@@ -170,7 +188,9 @@ def one_day(client: TestClient, origin: str, destination: str) -> dict:
 def test_a_port_three_levels_down_is_in_its_ancestors(nested_client: TestClient) -> None:
     """world includes DEEP1 (three levels below) and TOPP1 (directly in it): 3 prices."""
     assert one_day(nested_client, "asia", "world") == {
-        "day": "2021-03-01", "price": 300.0, "count": 3
+        "day": "2021-03-01",
+        "price": 300.0,
+        "count": 3,
     }
     assert one_day(nested_client, "ASIA1", "europe")["count"] == 2
     assert one_day(nested_client, "ASIA1", "oslofjord")["count"] == 2
@@ -183,24 +203,90 @@ def test_a_port_three_levels_down_is_in_its_ancestors(nested_client: TestClient)
 @pytest.mark.parametrize(
     ("params", "status", "code", "parameter"),
     [
-        ({"date_to": "2021-01-31", "origin": "CNSGH", "destination": "NLRTM"},
-         400, "invalid_request", "date_from"),
-        ({"date_from": "2021-01-01", "date_to": "2021-02-30", "origin": "CNSGH",
-          "destination": "NLRTM"}, 400, "invalid_request", "date_to"),
-        ({"date_from": "yesterday", "date_to": "2021-01-31", "origin": "CNSGH",
-          "destination": "NLRTM"}, 400, "invalid_request", "date_from"),
-        ({"date_from": "2021-02-01", "date_to": "2021-01-01", "origin": "CNSGH",
-          "destination": "NLRTM"}, 400, "invalid_request", "date_from"),
-        ({"date_from": "2019-01-01", "date_to": "2021-01-01", "origin": "CNSGH",
-          "destination": "NLRTM"}, 400, "invalid_request", "date_to"),
-        ({"date_from": "2021-01-01", "date_to": "2021-01-31", "destination": "NLRTM"},
-         400, "invalid_request", "origin"),
-        ({"date_from": "2021-01-01", "date_to": "2021-01-31", "origin": "CNSGH"},
-         400, "invalid_request", "destination"),
-        ({"date_from": "2021-01-01", "date_to": "2021-01-31", "origin": "XXXXX",
-          "destination": "NLRTM"}, 404, "unknown_location", "origin"),
-        ({"date_from": "2021-01-01", "date_to": "2021-01-31", "orig_code": "CNSGH",
-          "dest_code": "atlantis"}, 404, "unknown_location", "destination"),
+        (
+            {"date_to": "2021-01-31", "origin": "CNSGH", "destination": "NLRTM"},
+            400,
+            "invalid_request",
+            "date_from",
+        ),
+        (
+            {
+                "date_from": "2021-01-01",
+                "date_to": "2021-02-30",
+                "origin": "CNSGH",
+                "destination": "NLRTM",
+            },
+            400,
+            "invalid_request",
+            "date_to",
+        ),
+        (
+            {
+                "date_from": "yesterday",
+                "date_to": "2021-01-31",
+                "origin": "CNSGH",
+                "destination": "NLRTM",
+            },
+            400,
+            "invalid_request",
+            "date_from",
+        ),
+        (
+            {
+                "date_from": "2021-02-01",
+                "date_to": "2021-01-01",
+                "origin": "CNSGH",
+                "destination": "NLRTM",
+            },
+            400,
+            "invalid_request",
+            "date_from",
+        ),
+        (
+            {
+                "date_from": "2019-01-01",
+                "date_to": "2021-01-01",
+                "origin": "CNSGH",
+                "destination": "NLRTM",
+            },
+            400,
+            "invalid_request",
+            "date_to",
+        ),
+        (
+            {"date_from": "2021-01-01", "date_to": "2021-01-31", "destination": "NLRTM"},
+            400,
+            "invalid_request",
+            "origin",
+        ),
+        (
+            {"date_from": "2021-01-01", "date_to": "2021-01-31", "origin": "CNSGH"},
+            400,
+            "invalid_request",
+            "destination",
+        ),
+        (
+            {
+                "date_from": "2021-01-01",
+                "date_to": "2021-01-31",
+                "origin": "XXXXX",
+                "destination": "NLRTM",
+            },
+            404,
+            "unknown_location",
+            "origin",
+        ),
+        (
+            {
+                "date_from": "2021-01-01",
+                "date_to": "2021-01-31",
+                "orig_code": "CNSGH",
+                "dest_code": "atlantis",
+            },
+            404,
+            "unknown_location",
+            "destination",
+        ),
     ],
 )
 def test_bad_requests_get_json_errors(
@@ -251,9 +337,7 @@ def test_health_and_readiness_with_a_database(sample_client: TestClient) -> None
 
 def test_without_a_database_liveness_holds_and_the_rest_is_503() -> None:
     """With PostgreSQL unreachable: /healthz 200, /readyz and /rates 503 JSON, quickly."""
-    settings = Settings(
-        database_url="postgresql://nobody@127.0.0.1:1/none", db_pool_timeout_s=0.5
-    )
+    settings = Settings(database_url="postgresql://nobody@127.0.0.1:1/none", db_pool_timeout_s=0.5)
     with TestClient(create_app(settings)) as client:
         assert client.get("/healthz").status_code == 200
         ready = client.get("/readyz")
@@ -261,8 +345,12 @@ def test_without_a_database_liveness_holds_and_the_rest_is_503() -> None:
         assert ready.json()["error"]["code"] == "database_unavailable"
         rates = client.get(
             "/rates",
-            params={"date_from": "2021-01-01", "date_to": "2021-01-02",
-                    "origin": "A", "destination": "B"},
+            params={
+                "date_from": "2021-01-01",
+                "date_to": "2021-01-02",
+                "origin": "A",
+                "destination": "B",
+            },
         )
         assert rates.status_code == 503
         assert rates.json()["error"]["code"] == "database_unavailable"

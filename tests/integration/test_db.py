@@ -42,11 +42,16 @@ def test_schema_has_the_columns_of_the_sample_dump(database_url: str) -> None:
         ).fetchall()
     columns = {(t, c): d for t, c, d in rows}
     expected = {
-        ("ports", "code"): "text", ("ports", "name"): "text", ("ports", "parent_slug"): "text",
-        ("regions", "slug"): "text", ("regions", "name"): "text",
+        ("ports", "code"): "text",
+        ("ports", "name"): "text",
+        ("ports", "parent_slug"): "text",
+        ("regions", "slug"): "text",
+        ("regions", "name"): "text",
         ("regions", "parent_slug"): "text",
-        ("prices", "orig_code"): "text", ("prices", "dest_code"): "text",
-        ("prices", "day"): "date", ("prices", "price"): "integer",
+        ("prices", "orig_code"): "text",
+        ("prices", "dest_code"): "text",
+        ("prices", "day"): "date",
+        ("prices", "price"): "integer",
     }
     assert {key: columns.get(key) for key in expected} == expected
 

@@ -40,4 +40,3 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(rates.router)
     app.include_router(health.router)
     return app
-

@@ -18,7 +18,9 @@ from rates.errors import DatabaseUnavailable, InvalidRequest, RatesError
 log = structlog.get_logger(__name__)
 
 
-def json_response(body: Any, status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
+def json_response(
+    body: Any, status_code: int = 200, headers: dict[str, str] | None = None
+) -> Response:
     return Response(
         orjson.dumps(body), status_code=status_code, media_type="application/json", headers=headers
     )

@@ -25,7 +25,7 @@ class _GunicornServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships 
         options: dict[str, Any] = {
             "bind": f"{settings.host}:{settings.port}",
             "workers": settings.workers,
-            "worker_class": "uvicorn_worker.UvicornWorker",
+            "worker_class": "rates.api.worker.RatesUvicornWorker",
             "graceful_timeout": math.ceil(settings.graceful_timeout_s),
             "timeout": 60,
             "keepalive": 5,
@@ -33,6 +33,8 @@ class _GunicornServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships 
             "loglevel": settings.log_level,
             "accesslog": None,
             "preload_app": False,
+            # No control socket: it defaults to one path per user, shared by every server.
+            "control_socket_disable": True,
         }
         for key, value in options.items():
             self.cfg.set(key, value)

@@ -25,8 +25,10 @@ def require_conninfo(settings: Settings) -> str:
 
 
 def _session_options(settings: Settings) -> dict[str, Any]:
+    # JIT compilation costs tens of milliseconds and pays off only for long analytic queries;
+    # the rates query's high row estimates would trigger it on every call.
     return {
-        "options": f"-c statement_timeout={settings.db_statement_timeout_ms}",
+        "options": f"-c statement_timeout={settings.db_statement_timeout_ms} -c jit=off",
         "application_name": "rates",
     }
 

@@ -43,7 +43,9 @@ def open_dump(path: Path) -> Iterator[IO[str]]:
     """Opens a plain or gzip-compressed dump as text."""
     raw = path.open("rb")
     try:
-        stream: IO[bytes] = gzip.GzipFile(fileobj=raw) if path.suffix == ".gz" else raw
+        stream: IO[bytes] = raw
+        if path.suffix == ".gz":
+            stream = gzip.GzipFile(fileobj=raw)  # type: ignore[assignment]  # a binary IO
         yield io.TextIOWrapper(stream, encoding="utf-8", newline="\n")
     finally:
         raw.close()
@@ -76,7 +78,9 @@ def load_dump(conn: psycopg.Connection[Any], dump: IO[str], *, replace: bool = F
 def _check_columns(table: str, columns: list[str], line_number: int) -> None:
     allowed = LOADABLE_COLUMNS.get(table)
     if allowed is None:
-        raise InvalidDump(f"line {line_number}: table {table!r} is not one of {sorted(LOADABLE_COLUMNS)}")
+        raise InvalidDump(
+            f"line {line_number}: table {table!r} is not one of {sorted(LOADABLE_COLUMNS)}"
+        )
     unknown = set(columns) - allowed
     if unknown:
         raise InvalidDump(f"line {line_number}: unknown columns {sorted(unknown)} for {table}")

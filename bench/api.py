@@ -1,0 +1,257 @@
+"""API benchmark: wrk over many distinct /rates queries vs the same SQL through pgbench.
+
+Starts a private PostgreSQL (default durability settings), loads the sample dump (or a dump
+given with --dump), starts `rates serve`, then for each workload:
+  (a) a few hundred distinct port-pair queries with varied date ranges,
+  (b) region-to-region queries for January (e.g. china_main -> northern_europe),
+runs wrk for --duration seconds at --connections, and then pgbench -M prepared at the same
+concurrency over the same statements (pgbench takes at most 128 scripts, so it draws from a
+128-query subset). Prints requests/s, p50/p99, failed requests, tps and the ratio.
+
+    .venv/bin/python bench/api.py [--dump ../shared/data/rates.sql] [--duration 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+from urllib.parse import urlencode
+
+import httpx2 as httpx
+import psycopg
+
+from rates.db.dump import load_dump, open_dump
+from rates.db.migrate import migrate
+from rates.devstack import LocalPostgres, find_postgres_bin_dir, free_port
+from rates.query import DAILY_RATES_SQL, MIN_PRICES_PER_DAY
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_DUMP = REPO.parent / "shared" / "data" / "rates.sql"
+PGBENCH_MAX_SCRIPTS = 128
+LUA = """
+local paths = {%s}
+local counter = 0
+setup = function(thread) thread:set("offset", math.random(#paths)) end
+init = function() counter = tonumber(wrk.thread:get("offset")) or 0 end
+request = function()
+  counter = counter + 1
+  return wrk.format("GET", paths[(counter %% #paths) + 1])
+end
+"""
+
+
+def port_pair_queries(conn: psycopg.Connection, count: int, rng: random.Random) -> list[dict]:
+    routes = conn.execute(
+        "SELECT DISTINCT orig_code, dest_code FROM prices ORDER BY 1, 2"
+    ).fetchall()
+    first, last = conn.execute("SELECT min(day), max(day) FROM prices").fetchone()  # type: ignore[misc]
+    span = (last - first).days
+    queries = []
+    for _ in range(count):
+        origin, destination = rng.choice(routes)
+        start = first + timedelta(days=rng.randrange(span + 1))
+        end = min(last, start + timedelta(days=rng.randrange(1, 31)))
+        queries.append(_query(origin, destination, start, end))
+    return queries
+
+
+def region_queries(conn: psycopg.Connection, count: int, rng: random.Random) -> list[dict]:
+    """Pairs of regions with prices between them, over the whole month or a window of it."""
+    slugs = [row[0] for row in conn.execute("SELECT slug FROM regions ORDER BY slug")]
+    tops = [row[0] for row in conn.execute("SELECT slug FROM regions WHERE parent_slug IS NULL")]
+    first, last = conn.execute("SELECT min(day), max(day) FROM prices").fetchone()  # type: ignore[misc]
+    queries = [_query(tops[0], tops[-1], first, last)]
+    if len(tops) > 1:
+        queries.append(_query(tops[-1], tops[0], first, last))
+    while len(queries) < count:
+        origin, destination = rng.sample(slugs, 2)
+        start = first + timedelta(days=rng.randrange(10))
+        queries.append(_query(origin, destination, start, last))
+    return queries
+
+
+def _query(origin: str, destination: str, start: date, end: date) -> dict:
+    return {
+        "origin": origin,
+        "destination": destination,
+        "date_from": start.isoformat(),
+        "date_to": end.isoformat(),
+    }
+
+
+def run_wrk(base: str, queries: list[dict], duration: int, connections: int, workdir: Path) -> dict:
+    paths = ",".join(f'"/rates?{urlencode(q)}"' for q in queries)
+    script = workdir / "rotate.lua"
+    script.write_text(LUA % paths)
+    threads = min(connections, os.cpu_count() or 1)
+    output = subprocess.run(
+        [
+            "wrk",
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{duration}s",
+            "--latency",
+            "-s",
+            str(script),
+            base,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    latency = dict(re.findall(r"^\s+(50|99)%\s+([\d.]+\w+)", output, re.M))
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    socket = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
+    )
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),  # type: ignore[union-attr]
+        "requests": int(re.search(r"(\d+) requests in", output).group(1)),  # type: ignore[union-attr]
+        "p50_ms": _ms(latency["50"]),
+        "p99_ms": _ms(latency["99"]),
+        "failed": (int(non_2xx.group(1)) if non_2xx else 0)
+        + (sum(map(int, socket.groups())) if socket else 0),
+    }
+
+
+def _ms(text: str) -> float:
+    value, unit = re.match(r"([\d.]+)(\w+)", text).groups()  # type: ignore[union-attr]
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def run_pgbench(
+    cluster: LocalPostgres,
+    dbname: str,
+    queries: list[dict],
+    duration: int,
+    connections: int,
+    workdir: Path,
+) -> float:
+    """tps of the API's own SQL text, literal values in place of the parameters."""
+    scripts = []
+    with psycopg.connect(cluster.conninfo(dbname)) as conn:
+        cursor = psycopg.ClientCursor(conn)
+        for number, query in enumerate(queries[:PGBENCH_MAX_SCRIPTS]):
+            params = {**query, "min_prices": MIN_PRICES_PER_DAY}
+            path = workdir / f"q{number}.sql"
+            statement = cursor.mogrify(DAILY_RATES_SQL, params)
+            lines = (line.split("--")[0] for line in statement.splitlines())
+            path.write_text(" ".join(" ".join(lines).split()) + ";\n")
+            scripts += ["-f", str(path)]
+    # The API's sessions run with jit=off; so does pgbench, or the limit would be lower.
+    env = {**os.environ, "PGPASSWORD": cluster.password, "PGOPTIONS": "-c jit=off"}
+    output = subprocess.run(
+        [
+            str(find_postgres_bin_dir() / "pgbench"),
+            "-n",
+            "-M",
+            "prepared",
+            "-c",
+            str(connections),
+            "-j",
+            str(min(connections, os.cpu_count() or 1)),
+            "-T",
+            str(duration),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(cluster.port),
+            "-U",
+            "rates",
+            *scripts,
+            dbname,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+    ).stdout
+    return float(re.search(r"tps = ([\d.]+)", output).group(1))  # type: ignore[union-attr]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--dump", type=Path, default=DEFAULT_DUMP)
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--port-pairs", type=int, default=300)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk not found: apt-get install wrk")
+    rng = random.Random(args.seed)
+    workdir = Path(tempfile.mkdtemp(prefix="rates-bench-", dir="/tmp"))
+    workdir.chmod(0o755)
+    cluster = LocalPostgres(workdir / "pg")
+    server = None
+    try:
+        cluster.ensure_initialized()
+        cluster.start()
+        cluster.create_database("rates")
+        with psycopg.connect(cluster.conninfo("rates"), autocommit=True) as conn:
+            migrate(conn)
+            with open_dump(args.dump) as dump:
+                load_dump(conn, dump)
+            workloads = {
+                "port pairs": port_pair_queries(conn, args.port_pairs, rng),
+                "regions": region_queries(conn, 60, rng),
+            }
+        port = free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RATES_")}
+        env.update(
+            RATES_DATABASE_URL=cluster.url("rates"),
+            RATES_PORT=str(port),
+            RATES_WORKERS=str(args.workers),
+            RATES_LOG_LEVEL="warning",
+        )
+        server = subprocess.Popen([sys.executable, "-m", "rates", "serve"], env=env)
+        base = f"http://127.0.0.1:{port}"
+        _wait_ready(f"{base}/readyz")
+        print(
+            f"cores: {os.cpu_count()}, workers: {args.workers}, "
+            f"connections: {args.connections}, duration: {args.duration}s"
+        )
+        for name, queries in workloads.items():
+            api = run_wrk(base, queries, args.duration, args.connections, workdir)
+            tps = run_pgbench(cluster, "rates", queries, args.duration, args.connections, workdir)
+            print(
+                f"{name:>10}: {len(queries)} distinct queries | API {api['rps']:.0f} req/s, "
+                f"p50 {api['p50_ms']:.2f} ms, p99 {api['p99_ms']:.2f} ms, "
+                f"failed {api['failed']} of {api['requests']} | pgbench {tps:.0f} tps | "
+                f"ratio {api['rps'] / tps:.2f}"
+            )
+        return 0
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait()
+        cluster.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _wait_ready(url: str) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"{url} never became ready")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

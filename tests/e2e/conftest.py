@@ -1,0 +1,70 @@
+"""Helpers for tests that start the real ``rates`` command and signal it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx2 as httpx
+import pytest
+
+from rates.devstack import free_port
+
+
+def rates_env(**variables: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RATES_")}
+    env.update(variables)
+    return env
+
+
+def wait_for(url: str, *, timeout_s: float = 60.0, status: int = 200) -> httpx.Response:
+    """Polls ``url`` until it answers ``status``; fails the test on timeout."""
+    deadline = time.monotonic() + timeout_s
+    last: object = None
+    while time.monotonic() < deadline:
+        try:
+            response = httpx.get(url, timeout=2.0)
+            if response.status_code == status:
+                return response
+            last = response.status_code
+        except httpx.TransportError as exc:
+            last = exc
+        time.sleep(0.1)
+    raise AssertionError(f"{url} did not answer {status} within {timeout_s}s (last: {last!r})")
+
+
+def children_of(pid: int) -> set[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return {int(p) for p in path.read_text().split()} if path.exists() else set()
+
+
+@pytest.fixture
+def start_rates() -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
+    """Starts ``python -m rates ARGS`` as a user would; kills leftovers after the test."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(*args: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+        with log.open("wb") as output:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "rates", *args],
+                env=env,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture
+def port() -> int:
+    return free_port()
