@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -12,11 +13,11 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
-from rates.db.connection import DatabaseNotConfigured, connect
+from rates.db.connection import DatabaseNotConfigured, connect, require_conninfo
 from rates.db.demo import DemoSpec, generate_demo
 from rates.db.dump import load_dump, open_dump
 from rates.db.migrate import migrate
-from rates.devstack import DevstackError, StackOptions, run_local_stack
+from rates.devstack import DevstackError, StackOptions, prepare_database, run_local_stack
 from rates.errors import RatesError
 from rates.observability import configure_logging
 from rates.settings import Settings, SettingsFileError
@@ -27,7 +28,11 @@ app = typer.Typer(
 db_app = typer.Typer(
     help="Schema and data: migrate, load a dump, generate demo data.", no_args_is_help=True
 )
+ingest_app = typer.Typer(
+    help="Batches of new prices: submit, follow, list, register.", no_args_is_help=True
+)
 app.add_typer(db_app, name="db")
+app.add_typer(ingest_app, name="ingest")
 
 console = Console(stderr=True)
 T = TypeVar("T")
@@ -172,3 +177,158 @@ def db_demo(
         f"demo data: {result.regions} regions, {result.ports} ports, {result.routes} routes, "
         f"{result.prices} prices"
     )
+
+
+@db_app.command("init")
+def db_init(
+    dump: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="RATES_DUMP",
+            exists=True,
+            dir_okay=False,
+            help="Dump to load when the database is empty [default: demo data].",
+        ),
+    ] = None,
+) -> None:
+    """Migrate, then load the dump (or demo data) only if the database holds no data yet."""
+    settings = load_settings()
+    with user_errors():
+        console.print(prepare_database(require_conninfo(settings), StackOptions(dump, DemoSpec())))
+
+
+@app.command()
+def worker(
+    once: Annotated[
+        bool, typer.Option("--once", help="Apply at most one batch, then exit.")
+    ] = False,
+) -> None:
+    """Apply queued batches (SIGTERM: stop claiming, finish or roll back the current one)."""
+    from rates.ingest.worker import Worker
+
+    settings = load_settings()
+    with user_errors():
+        ingest_worker = Worker(settings)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: ingest_worker.request_stop())
+        handled = ingest_worker.run(once=once)
+    console.print(f"worker stopped after {handled} batch(es)")
+
+
+ApiUrl = Annotated[str, typer.Option(envvar="RATES_API_URL", help="Base URL of the rates API.")]
+Token = Annotated[
+    str | None,
+    typer.Option(envvar="RATES_INGEST_TOKEN", help="Bearer token [default: the local stack's]."),
+]
+
+
+def _token(settings: Settings, token: str | None) -> str:
+    if token:
+        return token
+    local = settings.data_dir / "ingest-token"
+    if local.exists():
+        return local.read_text().strip()
+    console.print("[red]error:[/] no token: pass --token or set RATES_INGEST_TOKEN")
+    raise typer.Exit(2)
+
+
+@ingest_app.command("submit")
+def ingest_submit(
+    file: Annotated[
+        Path,
+        typer.Argument(exists=True, dir_okay=False, help=".csv, .ndjson or .jsonl, optionally .gz"),
+    ],
+    wait: Annotated[bool, typer.Option("--wait", help="Follow the batch until it ends.")] = False,
+    idempotency_key: Annotated[
+        str | None, typer.Option(help="Resubmitting with the same key returns the same batch.")
+    ] = None,
+    url: ApiUrl = "http://127.0.0.1:8000",
+    token: Token = None,
+) -> None:
+    """Upload a batch file (with a progress bar); with --wait, exit 1 unless it succeeds."""
+    from rates.ingest.client import submit_file, wait_for_batch
+
+    settings = load_settings()
+    with user_errors():
+        batch = submit_file(url, _token(settings, token), file, idempotency_key, console)
+        console.print(f"batch {batch['id']}: {batch['status']}")
+        if wait:
+            batch = wait_for_batch(url, batch["id"], console)
+            print_batch(batch)
+            if batch["status"] != "succeeded":
+                raise typer.Exit(1)
+
+
+@ingest_app.command("status")
+def ingest_status(batch_id: int, url: ApiUrl = "http://127.0.0.1:8000") -> None:
+    """Show one batch: status, rows, timings, attempts, error report."""
+    from rates.ingest.client import get_json
+
+    with user_errors():
+        print_batch(get_json(url, f"/batches/{batch_id}"))
+
+
+@ingest_app.command("list")
+def ingest_list(
+    status: Annotated[str | None, typer.Option(help="Only batches with this status.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
+    url: ApiUrl = "http://127.0.0.1:8000",
+) -> None:
+    """Recent batches, newest first."""
+    from rich.table import Table
+
+    from rates.ingest.client import get_json
+
+    with user_errors():
+        params = {"limit": str(limit), **({"status": status} if status else {})}
+        listing = get_json(url, "/batches", params)
+    table = Table("id", "status", "source", "rows", "submitted", "attempts")
+    for batch in listing["batches"]:
+        table.add_row(
+            str(batch["id"]),
+            batch["status"],
+            batch["source"],
+            str(batch["rows"]["total"] or ""),
+            batch["submitted_at"],
+            str(batch["attempts"]),
+        )
+    Console().print(table)
+
+
+@ingest_app.command("register")
+def ingest_register(
+    uri: Annotated[str, typer.Argument(help="s3://bucket/key of an object already in S3")],
+) -> None:
+    """Queue an object already in S3 as a batch (idempotent on bucket, key and ETag)."""
+    from rates.ingest.storage import PayloadStore, split_s3_uri
+    from rates.ingest.submit import register_s3_object
+
+    settings = load_settings()
+
+    def register(conn: Any) -> None:
+        bucket, key = split_s3_uri(uri)
+        registration = register_s3_object(conn, PayloadStore(settings), bucket, key, "cli")
+        state = "queued" if registration.created else "already registered"
+        console.print(f"batch {registration.id}: {state}")
+
+    _with_connection(settings, register)
+
+
+def print_batch(batch: dict[str, Any]) -> None:
+    colour = {"succeeded": "green", "rejected": "red", "failed": "red"}.get(batch["status"], "")
+    rows = batch["rows"]
+    console.print(
+        f"batch {batch['id']}: [{colour or 'default'}]{batch['status']}[/] - rows "
+        f"{rows['inserted'] or 0} inserted of {rows['total'] or 0}, attempts {batch['attempts']}"
+        f", timings {batch['timings_s']}"
+    )
+    report = batch.get("report") or {}
+    if report.get("errors"):
+        from rich.table import Table
+
+        table = Table("line", "field", "reason", title=f"{report['invalid_rows']} invalid row(s)")
+        for error in report["errors"]:
+            table.add_row(str(error["line"]), error["field"], error["reason"])
+        console.print(table)
+    elif report.get("message"):
+        console.print(f"[red]{report['message']}[/]")

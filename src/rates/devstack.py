@@ -364,6 +364,16 @@ def prepare_database(conninfo: str, options: StackOptions) -> str:
         )
 
 
+def local_ingest_token(data_dir: Path) -> Path:
+    """A token for the local stack's batch endpoint, made once, readable by its owner only."""
+    path = data_dir / "ingest-token"
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(32) + "\n")
+        path.chmod(0o600)
+    return path
+
+
 def run_local_stack(settings: Settings, options: StackOptions, say: Callable[[str], None]) -> int:
     """``rates up``: database (private unless configured), data, API; until Ctrl-C or SIGTERM."""
     cluster: LocalPostgres | None = None
@@ -382,9 +392,22 @@ def run_local_stack(settings: Settings, options: StackOptions, say: Callable[[st
         env = dict(os.environ)
         if url is not None:
             env["RATES_DATABASE_URL"] = url
-        env.update({"RATES_HOST": settings.host, "RATES_PORT": str(settings.port)})
+        env.update(
+            {
+                "RATES_HOST": settings.host,
+                "RATES_PORT": str(settings.port),
+                "RATES_DATA_DIR": str(settings.data_dir.absolute()),
+            }
+        )
+        if not settings.ingest_tokens:
+            env["RATES_INGEST_TOKENS_FILE"] = str(local_ingest_token(settings.data_dir))
+            say(f"ingest token for POST /batches in {settings.data_dir / 'ingest-token'}")
         children.start("api", ["serve"], env)
-        say(f"API on http://{settings.host}:{settings.port} (docs at /docs); Ctrl-C stops")
+        children.start("worker", ["worker"], env)
+        say(
+            f"API on http://{settings.host}:{settings.port} (docs at /docs), worker running; "
+            "Ctrl-C stops"
+        )
         exited = children.wait_for_signal_or_exit()
         if exited is not None:
             say(f"{exited} exited unexpectedly; stopping the stack")

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from psycopg.conninfo import make_conninfo
 from pydantic import Field, SecretStr, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
@@ -84,6 +85,19 @@ class Settings(BaseSettings):
     # Local stack
     data_dir: Path = Path(".rates")
 
+    # Batch ingestion
+    ingest_tokens: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    storage_dir: Path | None = None  # default: <data_dir>/batches
+    storage_s3_bucket: str | None = None
+    storage_s3_prefix: str = "batches"
+    storage_s3_endpoint_url: str | None = None
+    max_batch_bytes: int = Field(default=2 * 1024**3, ge=1)
+    max_reported_errors: int = Field(default=100, ge=1)
+    worker_poll_interval_s: float = Field(default=5.0, gt=0)
+    worker_max_attempts: int = Field(default=3, ge=1)
+    worker_retry_delay_s: float = Field(default=10.0, ge=0)
+    worker_grace_period_s: float = Field(default=60.0, ge=0)
+
     # Logging
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["console", "json"] = "console"
@@ -100,6 +114,14 @@ class Settings(BaseSettings):
         """Explicit values win, then plain variables, then ``*_FILE`` variables."""
         return (init_settings, env_settings, _FileVariablesSource(settings_cls))
 
+    @field_validator("ingest_tokens", mode="before")
+    @classmethod
+    def _split_tokens(cls, value: Any) -> Any:
+        """Tokens are comma-separated in the environment (and in a *_FILE, one per line too)."""
+        if isinstance(value, str):
+            return [token.strip() for token in value.replace("\n", ",").split(",") if token.strip()]
+        return value
+
     @field_validator("database_url")
     @classmethod
     def _url_is_postgres(cls, value: SecretStr | None) -> SecretStr | None:
@@ -108,6 +130,10 @@ class Settings(BaseSettings):
         ):
             raise ValueError("must be a postgresql:// URL")
         return value
+
+    def payload_dir(self) -> Path:
+        """Where accepted batch payloads are kept when no S3 bucket is configured."""
+        return self.storage_dir if self.storage_dir is not None else self.data_dir / "batches"
 
     def conninfo(self) -> str | None:
         """The libpq connection string, or None when no database is configured."""

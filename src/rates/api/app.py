@@ -7,9 +7,10 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from rates.api import health, rates
+from rates.api import batches, health, rates
 from rates.api.errors import install_error_handlers
-from rates.db.connection import create_pool
+from rates.db.connection import create_pool, create_sync_pool
+from rates.ingest.storage import PayloadStore
 from rates.settings import Settings
 
 
@@ -17,15 +18,18 @@ def create_app(settings: Settings) -> FastAPI:
     """Builds the app; the pool opens in the lifespan without waiting, so the app starts (and
     reports not-ready) while the database is down."""
     pool = create_pool(settings)
+    ingest_pool = create_sync_pool(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await pool.open(wait=False)
+        ingest_pool.open(wait=False)
         try:
             yield
         finally:
             app.state.shutting_down = True
             await pool.close()
+            ingest_pool.close()
 
     app = FastAPI(
         title="rates",
@@ -35,8 +39,11 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     app.state.pool = pool
+    app.state.ingest_pool = ingest_pool
+    app.state.store = PayloadStore(settings)
     app.state.shutting_down = False
     install_error_handlers(app)
     app.include_router(rates.router)
+    app.include_router(batches.router)
     app.include_router(health.router)
     return app

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from rates.settings import Settings
 
@@ -50,4 +50,17 @@ def create_pool(settings: Settings) -> AsyncConnectionPool[psycopg.AsyncConnecti
         kwargs={"autocommit": True, **_session_options(settings)},
         open=False,
         name="rates-api",
+    )
+
+
+def create_sync_pool(settings: Settings) -> ConnectionPool[psycopg.Connection[Any]]:
+    """A small pool for the API's batch endpoints, which run in worker threads."""
+    return ConnectionPool(
+        require_conninfo(settings),
+        min_size=1,
+        max_size=4,
+        timeout=settings.db_pool_timeout_s,
+        kwargs={"autocommit": True, **_session_options(settings)},
+        open=False,
+        name="rates-ingest",
     )

@@ -1,0 +1,150 @@
+"""Batch ingestion over HTTP: submit, status, list, revert."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from rates.api.errors import json_response
+from rates.errors import InvalidRequest, RatesError
+from rates.ingest import batches
+from rates.ingest.formats import CONTENT_TYPES, Compression
+from rates.ingest.storage import PayloadTooLarge
+from rates.ingest.submit import UnsupportedFormat, accept_upload
+
+router = APIRouter(tags=["batches"])
+
+
+class Unauthorized(RatesError):
+    status_code = 401
+    code = "unauthorized"
+
+
+def require_token(request: Request) -> None:
+    """Bearer token from RATES_INGEST_TOKENS, compared in constant time against each one."""
+    tokens = request.app.state.settings.ingest_tokens
+    header = request.headers.get("authorization", "")
+    scheme, _, presented = header.partition(" ")
+    if not tokens:
+        raise Unauthorized("batch submission is disabled: no RATES_INGEST_TOKENS configured")
+    matched = False
+    for token in tokens:
+        matched |= hmac.compare_digest(
+            presented.strip().encode(), token.get_secret_value().encode()
+        )
+    if scheme.lower() != "bearer" or not matched:
+        raise Unauthorized("a valid 'Authorization: Bearer <token>' header is required")
+
+
+def _negotiate(request: Request) -> tuple[Any, Compression]:
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    fmt = CONTENT_TYPES.get(media_type)
+    if fmt is None:
+        raise UnsupportedFormat(
+            f"Content-Type {media_type or '(none)'} is not supported; use text/csv or "
+            "application/x-ndjson",
+            details={"supported": sorted(CONTENT_TYPES)},
+        )
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding not in ("identity", "gzip"):
+        raise UnsupportedFormat(f"Content-Encoding {encoding} is not supported; use gzip")
+    return fmt, "gzip" if encoding == "gzip" else "none"
+
+
+_SUBMIT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"description": "Refused before storing (e.g. wrong header), with a row report"},
+    401: {"description": "Missing or invalid bearer token"},
+    409: {"description": "Idempotency-Key reused with a different payload"},
+    413: {"description": "Payload over RATES_MAX_BATCH_BYTES"},
+    415: {"description": "Unsupported Content-Type or Content-Encoding"},
+}
+
+
+@router.post("/batches", status_code=202, responses=_SUBMIT_RESPONSES)
+async def submit_batch(request: Request) -> Response:
+    """Streams the body to durable storage and queues it; 202 with the batch id, or 200 with
+    the existing batch when the Idempotency-Key was seen before with the same payload."""
+    require_token(request)
+    fmt, compression = _negotiate(request)
+    settings = request.app.state.settings
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > settings.max_batch_bytes:
+        raise PayloadTooLarge(f"the batch exceeds the limit of {settings.max_batch_bytes} bytes")
+    key = request.headers.get("idempotency-key")
+    if key is not None and not 1 <= len(key) <= 200:
+        raise InvalidRequest("Idempotency-Key must be 1 to 200 characters")
+    store = request.app.state.store
+    spooler = store.spooler()
+    try:
+        async for chunk in request.stream():
+            spooler.write(chunk)
+        payload = await run_in_threadpool(spooler.finish)
+    except BaseException:
+        spooler.discard()
+        raise
+
+    def register() -> batches.Registration:
+        with request.app.state.ingest_pool.connection() as conn:
+            return accept_upload(
+                conn,
+                store,
+                payload,
+                fmt=fmt,
+                compression=compression,
+                source="api",
+                idempotency_key=key,
+            )
+
+    registration = await run_in_threadpool(register)
+    location = {"Location": f"/batches/{registration.id}"}
+    if registration.created:
+        return json_response({"id": registration.id, "status": "queued"}, 202, location)
+    existing = await run_in_threadpool(_get, request, registration.id)
+    return json_response(existing, 200, location)
+
+
+def _get(request: Request, batch_id: int) -> dict[str, Any]:
+    with request.app.state.ingest_pool.connection() as conn:
+        return batches.get_batch(conn, batch_id)
+
+
+@router.get("/batches/{batch_id}", responses={404: {"description": "No such batch"}})
+def get_batch(request: Request, batch_id: int) -> Response:
+    """Status, row counts, timings, attempts and the error report of one batch."""
+    return json_response(_get(request, batch_id))
+
+
+@router.get("/batches")
+def list_batches(request: Request, status: str | None = None, limit: int = 50) -> Response:
+    """Most recent first, optionally only those with one status."""
+    if status is not None and status not in batches.STATUSES:
+        raise InvalidRequest(
+            f"status must be one of {', '.join(batches.STATUSES)}", details={"parameter": "status"}
+        )
+    if not 1 <= limit <= 1000:
+        raise InvalidRequest("limit must be 1 to 1000", details={"parameter": "limit"})
+    with request.app.state.ingest_pool.connection() as conn:
+        return json_response({"batches": batches.list_batches(conn, status, limit)})
+
+
+def _revert(request: Request, batch_id: int) -> Response:
+    require_token(request)
+    with request.app.state.ingest_pool.connection() as conn:
+        deleted = batches.revert(conn, batch_id)
+    return json_response({"id": batch_id, "status": "reverted", "rows_deleted": deleted})
+
+
+@router.post("/batches/{batch_id}/revert", responses={409: {"description": "Not succeeded"}})
+def revert_batch(request: Request, batch_id: int) -> Response:
+    """Removes all rows of a succeeded batch in one transaction."""
+    return _revert(request, batch_id)
+
+
+@router.delete("/batches/{batch_id}", responses={409: {"description": "Not succeeded"}})
+def delete_batch(request: Request, batch_id: int) -> Response:
+    """The same as POST /batches/{id}/revert."""
+    return _revert(request, batch_id)

@@ -1,0 +1,1 @@
+"""Batch ingestion: formats and validation, payload storage, the batch registry, the worker."""

@@ -1,0 +1,259 @@
+"""The batch registry: every statement about batches and attempts, in one place.
+
+A batch is ``processing`` while an attempt is open and the PostgreSQL backend that recorded it
+(pid and start time) is still alive: that backend holds the batch's row lock inside the
+transaction that loads its rows, so a worker that dies releases the batch at once and its
+attempt stops counting as running without any heartbeat.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from rates.errors import RatesError
+
+NOTIFY_CHANNEL = "rates_batches"
+STATUSES = ("queued", "processing", "succeeded", "rejected", "failed", "reverted")
+
+
+class BatchNotFound(RatesError):
+    status_code = 404
+    code = "batch_not_found"
+
+
+class BatchConflict(RatesError):
+    status_code = 409
+    code = "conflict"
+
+
+@dataclass(frozen=True)
+class NewBatch:
+    format: str
+    compression: str
+    storage_uri: str
+    sha256: str | None
+    bytes: int
+    source: str
+    idempotency_key: str | None
+
+
+@dataclass(frozen=True)
+class Registration:
+    id: int
+    created: bool
+
+
+REGISTER = """
+INSERT INTO batches (format, compression, storage_uri, sha256, bytes, source, idempotency_key)
+VALUES (%(format)s, %(compression)s, %(storage_uri)s, %(sha256)s, %(bytes)s, %(source)s,
+        %(idempotency_key)s)
+ON CONFLICT (idempotency_key) DO NOTHING
+RETURNING id
+"""
+BY_IDEMPOTENCY_KEY = "SELECT id, sha256 FROM batches WHERE idempotency_key = %s"
+NOTIFY = "SELECT pg_notify(%s, %s::text)"
+
+BATCH_VIEW = """
+SELECT b.id,
+       CASE WHEN b.status = 'queued' AND EXISTS (
+                SELECT FROM batch_attempts a
+                JOIN pg_stat_activity s
+                  ON s.pid = a.backend_pid AND s.backend_start = a.backend_start
+                WHERE a.batch_id = b.id AND a.finished_at IS NULL)
+            THEN 'processing' ELSE b.status END AS status,
+       b.format, b.compression, b.source, b.bytes, b.sha256, b.storage_uri,
+       b.submitted_at, b.finished_at, b.reverted_at,
+       b.rows_total, b.rows_inserted, b.rows_invalid, b.timings, b.report,
+       (SELECT count(*) FROM batch_attempts a WHERE a.batch_id = b.id) AS attempts,
+       (SELECT max(a.started_at) FROM batch_attempts a WHERE a.batch_id = b.id) AS started_at
+FROM batches b
+"""
+GET_BATCH = BATCH_VIEW + "WHERE b.id = %(id)s"
+LIST_BATCHES = f"""
+SELECT * FROM ({BATCH_VIEW}) AS batch
+WHERE %(status)s::text IS NULL OR batch.status = %(status)s
+ORDER BY batch.id DESC
+LIMIT %(limit)s
+"""
+ATTEMPTS = """
+SELECT attempt, worker, started_at, finished_at, outcome, error
+FROM batch_attempts WHERE batch_id = %s ORDER BY attempt
+"""
+
+LOCK_FOR_REVERT = "SELECT status FROM batches WHERE id = %s FOR UPDATE"
+DELETE_BATCH_ROWS = "DELETE FROM prices WHERE batch_id = %s"
+MARK_REVERTED = "UPDATE batches SET status = 'reverted', reverted_at = now() WHERE id = %s"
+
+QUEUE_STATS = """
+SELECT count(*), coalesce(extract(epoch FROM now() - min(submitted_at)), 0)
+FROM batches WHERE status = 'queued'
+"""
+
+# --- worker statements ---------------------------------------------------------------------
+
+CLAIM = """
+SELECT id, format, compression, storage_uri, sha256
+FROM batches
+WHERE status = 'queued' AND not_before <= now()
+ORDER BY id
+LIMIT 1
+FOR NO KEY UPDATE SKIP LOCKED
+"""
+# NO KEY UPDATE, not UPDATE: the attempt rows the side connection inserts reference the batch
+# and take KEY SHARE on it, which a plain FOR UPDATE would block (the worker against itself).
+# Attempts that count towards the limit: all but those a graceful shutdown interrupted.
+COUNTED_ATTEMPTS = """
+SELECT count(*) FROM batch_attempts
+WHERE batch_id = %s AND outcome IS DISTINCT FROM 'interrupted'
+"""
+# Run only by the holder of the batch's lock: an attempt still open is one whose worker died.
+CLOSE_ABANDONED_ATTEMPTS = """
+UPDATE batch_attempts
+SET finished_at = now(), outcome = 'crashed', error = 'the worker died mid-batch'
+WHERE batch_id = %s AND finished_at IS NULL
+"""
+START_ATTEMPT = """
+INSERT INTO batch_attempts (batch_id, attempt, worker, backend_pid, backend_start)
+SELECT %(batch_id)s, coalesce(max(attempt), 0) + 1, %(worker)s, %(backend_pid)s,
+       (SELECT backend_start FROM pg_stat_activity WHERE pid = %(backend_pid)s)
+FROM batch_attempts WHERE batch_id = %(batch_id)s
+RETURNING attempt
+"""
+FINISH_ATTEMPT = """
+UPDATE batch_attempts SET finished_at = now(), outcome = %(outcome)s, error = %(error)s
+WHERE batch_id = %(batch_id)s AND attempt = %(attempt)s
+"""
+MARK_SUCCEEDED = """
+UPDATE batches
+SET status = 'succeeded', finished_at = now(), rows_total = %(rows)s, rows_inserted = %(rows)s,
+    rows_invalid = 0, timings = %(timings)s, sha256 = coalesce(sha256, %(sha256)s)
+WHERE id = %(id)s
+"""
+MARK_REJECTED = """
+UPDATE batches
+SET status = 'rejected', finished_at = now(), rows_total = %(rows)s, rows_inserted = 0,
+    rows_invalid = %(invalid)s, timings = %(timings)s, report = %(report)s,
+    sha256 = coalesce(sha256, %(sha256)s)
+WHERE id = %(id)s
+"""
+MARK_FAILED = """
+UPDATE batches SET status = 'failed', finished_at = now(), report = %(report)s
+WHERE id = %(id)s AND status = 'queued'
+"""
+RETRY_LATER = """
+UPDATE batches SET not_before = now() + make_interval(secs => %(delay_s)s)
+WHERE id = %(id)s AND status = 'queued'
+"""
+
+
+def _json_ready(row: dict[str, Any]) -> dict[str, Any]:
+    """The API/CLI view of a batch row: timestamps as ISO strings, rows grouped."""
+
+    def iso(value: datetime | None) -> str | None:
+        return value.isoformat() if value else None
+
+    return {
+        "id": row["id"],
+        "status": row["status"],
+        "format": row["format"],
+        "compression": row["compression"],
+        "source": row["source"],
+        "bytes": row["bytes"],
+        "sha256": row["sha256"],
+        "submitted_at": iso(row["submitted_at"]),
+        "started_at": iso(row["started_at"]),
+        "finished_at": iso(row["finished_at"]),
+        "reverted_at": iso(row["reverted_at"]),
+        "attempts": row["attempts"],
+        "rows": {
+            "total": row["rows_total"],
+            "inserted": row["rows_inserted"],
+            "invalid": row["rows_invalid"],
+        },
+        "timings_s": row["timings"],
+        "report": row["report"],
+    }
+
+
+def register(conn: psycopg.Connection[Any], batch: NewBatch) -> Registration:
+    """Records a stored payload as a queued batch and wakes the workers.
+
+    With an idempotency key already used: the same payload (same sha256, or same key for
+    objects whose hash is not known yet) returns the existing batch; another payload is 409."""
+    params = batch.__dict__
+    with conn.transaction():
+        row = conn.execute(REGISTER, params).fetchone()
+        if row is not None:
+            conn.execute(NOTIFY, [NOTIFY_CHANNEL, row[0]])
+            return Registration(row[0], created=True)
+        existing = conn.execute(BY_IDEMPOTENCY_KEY, [batch.idempotency_key]).fetchone()
+    assert existing is not None
+    return Registration(_same_payload_or_conflict(existing, batch.sha256), created=False)
+
+
+def find_by_idempotency_key(
+    conn: psycopg.Connection[Any], key: str, sha256: str | None
+) -> int | None:
+    """The batch already submitted under ``key`` (409 if its payload differs), or None."""
+    existing = conn.execute(BY_IDEMPOTENCY_KEY, [key]).fetchone()
+    return None if existing is None else _same_payload_or_conflict(existing, sha256)
+
+
+def _same_payload_or_conflict(existing: tuple[Any, ...], sha256: str | None) -> int:
+    batch_id, known_sha256 = existing
+    if sha256 is not None and known_sha256 is not None and known_sha256 != sha256:
+        raise BatchConflict(
+            f"the Idempotency-Key was already used for batch {batch_id} with a different payload",
+            details={"batch_id": batch_id},
+        )
+    return int(batch_id)
+
+
+def get_batch(conn: psycopg.Connection[Any], batch_id: int) -> dict[str, Any]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(GET_BATCH, {"id": batch_id}).fetchone()
+        if row is None:
+            raise BatchNotFound(f"no batch {batch_id}")
+        view = _json_ready(row)
+        view["attempt_log"] = [
+            {
+                **attempt,
+                "started_at": attempt["started_at"].isoformat(),
+                "finished_at": attempt["finished_at"] and attempt["finished_at"].isoformat(),
+            }
+            for attempt in cur.execute(ATTEMPTS, [batch_id]).fetchall()
+        ]
+    return view
+
+
+def list_batches(
+    conn: psycopg.Connection[Any], status: str | None, limit: int
+) -> list[dict[str, Any]]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(LIST_BATCHES, {"status": status, "limit": limit}).fetchall()
+    return [_json_ready(row) for row in rows]
+
+
+def revert(conn: psycopg.Connection[Any], batch_id: int) -> int:
+    """Removes a succeeded batch's rows atomically; returns how many."""
+    with conn.transaction():
+        row = conn.execute(LOCK_FOR_REVERT, [batch_id]).fetchone()
+        if row is None:
+            raise BatchNotFound(f"no batch {batch_id}")
+        if row[0] != "succeeded":
+            raise BatchConflict(
+                f"batch {batch_id} is {row[0]}; only a succeeded batch can be reverted"
+            )
+        deleted = conn.execute(DELETE_BATCH_ROWS, [batch_id]).rowcount
+        conn.execute(MARK_REVERTED, [batch_id])
+    return deleted
+
+
+def as_json(value: Any) -> Jsonb:
+    return Jsonb(value)

@@ -1,0 +1,280 @@
+"""Reading and validating batch payloads as a stream: CSV or NDJSON, optionally gzip.
+
+Each row is checked as it streams past (fields, encoding, known ports, real dates, positive
+integer prices) and, while no row has failed, turned straight into a line of COPY text for
+PostgreSQL. Nothing is held in memory but the current row, the set of known ports and the
+first ``max_errors`` problems, so a batch of any size validates in constant memory and in the
+same single pass that loads it.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from typing import IO, Any, Literal
+
+import orjson
+
+Format = Literal["csv", "ndjson"]
+Compression = Literal["none", "gzip"]
+
+FIELDS = ("orig_code", "dest_code", "day", "price")
+HEADER = ",".join(FIELDS)
+MAX_PRICE = 2**31 - 1  # prices are PostgreSQL integers
+
+CONTENT_TYPES: dict[str, Format] = {
+    "text/csv": "csv",
+    "application/csv": "csv",
+    "application/x-ndjson": "ndjson",
+    "application/ndjson": "ndjson",
+    "application/jsonl": "ndjson",
+    "application/x-jsonlines": "ndjson",
+}
+SUFFIXES: dict[str, Format] = {".csv": "csv", ".ndjson": "ndjson", ".jsonl": "ndjson"}
+
+
+def format_of_name(name: str) -> tuple[Format, Compression] | None:
+    """The format and compression a file or object name implies, e.g. ``prices.csv.gz``."""
+    compression: Compression = "none"
+    if name.endswith(".gz"):
+        name, compression = name[:-3], "gzip"
+    for suffix, fmt in SUFFIXES.items():
+        if name.endswith(suffix):
+            return fmt, compression
+    return None
+
+
+@dataclass
+class ValidationReport:
+    """How many rows are invalid and the first ``max_errors`` problems, in line order.
+
+    Lines count from 1 and, for CSV, include the header; a problem with the whole file (a
+    wrong header, no rows at all) is reported on line 1."""
+
+    max_errors: int = 100
+    invalid_rows: int = 0
+    rows: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, line: int, field_name: str, reason: str) -> None:
+        if len(self.errors) < self.max_errors:
+            self.errors.append({"line": line, "field": field_name, "reason": reason})
+
+    @property
+    def ok(self) -> bool:
+        return self.invalid_rows == 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "invalid_rows": self.invalid_rows,
+            "errors": self.errors,
+            "truncated": self.invalid_rows > len(self.errors)
+            or len(self.errors) >= self.max_errors,
+        }
+
+
+def copy_escape(value: str) -> str:
+    """Escapes a value for COPY's text format."""
+    return (
+        value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    )
+
+
+def decompressed(stream: IO[bytes], compression: Compression) -> IO[bytes]:
+    return gzip.GzipFile(fileobj=stream) if compression == "gzip" else stream  # type: ignore[return-value]  # GzipFile is a binary IO
+
+
+class RowValidator:
+    """Checks rows against the known ports and renders valid ones as COPY lines."""
+
+    def __init__(self, ports: Iterable[str], report: ValidationReport, batch_id: int) -> None:
+        self._ports: Mapping[str, str] = {code: copy_escape(code) for code in ports}
+        self._report = report
+        self._suffix = f"\t{batch_id}\n"
+        self._days: dict[str, str | None] = {}
+
+    def check(self, line: int, values: Mapping[str, object]) -> str | None:
+        """The COPY line for a valid row; None (and the problems recorded) otherwise."""
+        problems = 0
+        report = self._report
+        codes = []
+        for name in ("orig_code", "dest_code"):
+            code = values[name]
+            if not isinstance(code, str) or code == "":
+                problems += 1
+                report.add(line, name, "missing value" if code in ("", None) else "not a string")
+                continue
+            escaped = self._ports.get(code)
+            if escaped is None:
+                problems += 1
+                report.add(line, name, f"unknown port {code[:40]}")
+            codes.append(escaped)
+        day = self._day(values["day"])
+        if day is None:
+            problems += 1
+            report.add(line, "day", f"not a real date as YYYY-MM-DD: {str(values['day'])[:40]}")
+        price = values["price"]
+        price_problem = _price_problem(price)
+        if price_problem is not None:
+            problems += 1
+            report.add(line, "price", price_problem)
+        report.rows += 1
+        if problems:
+            report.invalid_rows += 1
+            return None
+        return f"{codes[0]}\t{codes[1]}\t{day}\t{price}{self._suffix}"
+
+    def _day(self, value: object) -> str | None:
+        if not isinstance(value, str):
+            return None
+        if value not in self._days:
+            try:
+                parsed = date.fromisoformat(value) if len(value) == 10 else None
+            except ValueError:
+                parsed = None
+            self._days[value] = parsed.isoformat() if parsed else None
+        return self._days[value]
+
+
+def _price_problem(price: object) -> str | None:
+    if isinstance(price, str):
+        if price == "":
+            return "missing value"
+        text = price[1:] if price[:1] in "+-" else price
+        if not (text.isascii() and text.isdigit()):
+            try:
+                float(price)
+            except ValueError:
+                return f"not a number: {price[:40]}"
+            return f"not an integer: {price[:40]}"
+        value = int(price)
+    elif isinstance(price, bool) or not isinstance(price, int):
+        if isinstance(price, float):
+            return f"not an integer: {price}"
+        return "missing value" if price is None else "not a number"
+    else:
+        value = price
+    if value <= 0:
+        return f"must be positive: {value}"
+    if value > MAX_PRICE:
+        return f"too large: {value}"
+    return None
+
+
+def _decoded_lines(lines: Iterable[bytes], bad_encoding: set[int]) -> Iterator[str]:
+    """Decodes UTF-8 line by line, remembering which physical lines were not UTF-8."""
+    for number, raw in enumerate(lines, start=1):
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            bad_encoding.add(number)
+            text = raw.decode("utf-8", "replace")
+        if number == 1:
+            text = text.removeprefix("\ufeff")
+        yield text
+
+
+def csv_copy_lines(
+    lines: Iterable[bytes], validator: RowValidator, report: ValidationReport
+) -> Iterator[str]:
+    """COPY lines of the valid rows of a CSV payload; problems land in ``report``."""
+    bad_encoding: set[int] = set()
+    reader = csv.reader(_decoded_lines(lines, bad_encoding), strict=True)
+    try:
+        header = next(reader, None)
+        if header is None:
+            report.invalid_rows += 1
+            report.add(1, "header", f"the batch is empty; expected the header {HEADER}")
+            return
+        if [name.strip() for name in header] != list(FIELDS):
+            report.invalid_rows += 1
+            report.add(1, "header", f"expected {HEADER}, got {','.join(header)[:100]}")
+            return
+        for row in reader:
+            line = reader.line_num
+            if not row:
+                continue  # blank lines carry no data
+            if line in bad_encoding:
+                report.rows += 1
+                report.invalid_rows += 1
+                report.add(line, "row", "not valid UTF-8")
+                continue
+            if len(row) != len(FIELDS):
+                report.rows += 1
+                report.invalid_rows += 1
+                if len(row) < len(FIELDS):
+                    missing = FIELDS[len(row)]
+                    report.add(line, missing, f"missing field ({len(row)} of {len(FIELDS)})")
+                else:
+                    report.add(line, "row", f"{len(row)} fields, expected {len(FIELDS)}")
+                continue
+            copy_line = validator.check(line, dict(zip(FIELDS, row, strict=True)))
+            if copy_line is not None and report.ok:
+                yield copy_line
+    except csv.Error as exc:
+        report.invalid_rows += 1
+        report.add(reader.line_num, "row", f"malformed CSV: {exc}")
+    if report.rows == 0 and report.ok:
+        report.invalid_rows += 1
+        report.add(1, "file", "the batch holds no rows")
+
+
+def ndjson_copy_lines(
+    lines: Iterable[bytes], validator: RowValidator, report: ValidationReport
+) -> Iterator[str]:
+    """COPY lines of the valid rows of an NDJSON payload; problems land in ``report``."""
+    for line, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        try:
+            obj = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            report.rows += 1
+            report.invalid_rows += 1
+            reason = "not valid UTF-8" if _not_utf8(raw) else f"not valid JSON: {exc}"
+            report.add(line, "row", reason[:200])
+            continue
+        if not isinstance(obj, dict):
+            report.rows += 1
+            report.invalid_rows += 1
+            report.add(line, "row", "not a JSON object")
+            continue
+        extra = [key for key in obj if key not in FIELDS]
+        missing = [name for name in FIELDS if name not in obj]
+        if extra or missing:
+            report.rows += 1
+            report.invalid_rows += 1
+            for name in missing:
+                report.add(line, name, "missing field")
+            for key in extra:
+                report.add(line, str(key)[:40], "unexpected field")
+            continue
+        if isinstance(obj["price"], str):
+            report.rows += 1
+            report.invalid_rows += 1
+            report.add(line, "price", "must be a JSON integer, not a string")
+            continue
+        copy_line = validator.check(line, obj)
+        if copy_line is not None and report.ok:
+            yield copy_line
+    if report.rows == 0 and report.ok:
+        report.invalid_rows += 1
+        report.add(1, "file", "the batch holds no rows")
+
+
+def _not_utf8(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    return False
+
+
+def copy_lines(
+    fmt: Format, lines: Iterable[bytes], validator: RowValidator, report: ValidationReport
+) -> Iterator[str]:
+    parse = csv_copy_lines if fmt == "csv" else ndjson_copy_lines
+    return parse(lines, validator, report)

@@ -1,0 +1,52 @@
+"""AWS Lambda entry points (the same image as the service, run by awslambdaric).
+
+``handle``: S3 "object created" events -> one queued batch per object, idempotent on bucket,
+key and ETag, so S3's at-least-once delivery never makes two batches of one upload.
+``report_queue_depth``: publishes the queue's depth and age to CloudWatch, which scales the
+worker service (from zero) on them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+
+from rates.db.connection import connect
+from rates.ingest.batches import QUEUE_STATS
+from rates.ingest.storage import PayloadStore
+from rates.ingest.submit import register_s3_object, s3_event_objects
+from rates.settings import Settings
+
+METRIC_NAMESPACE = "Rates"
+
+
+def handle(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    settings = Settings()
+    store = PayloadStore(settings)
+    results = []
+    with connect(settings, autocommit=True) as conn:
+        for bucket, key in s3_event_objects(event):
+            registration = register_s3_object(conn, store, bucket, key, source="s3-event")
+            results.append(
+                {"key": key, "batch_id": registration.id, "created": registration.created}
+            )
+    return {"batches": results}
+
+
+def report_queue_depth(event: Any = None, context: Any = None) -> dict[str, float]:
+    settings = Settings()
+    with connect(settings, autocommit=True) as conn:
+        queued, oldest_age_s = conn.execute(QUEUE_STATS).fetchone()  # type: ignore[misc]
+    figures = {
+        "IngestQueueDepth": float(queued),
+        "IngestOldestQueuedAgeSeconds": float(oldest_age_s),
+    }
+    boto3.client("cloudwatch").put_metric_data(
+        Namespace=METRIC_NAMESPACE,
+        MetricData=[
+            {"MetricName": name, "Value": value, "Unit": "Count" if "Depth" in name else "Seconds"}
+            for name, value in figures.items()
+        ],
+    )
+    return figures

@@ -1,0 +1,271 @@
+"""``rates worker``: claims queued batches and applies each in one transaction.
+
+The claim (``SELECT ... FOR UPDATE SKIP LOCKED``), the COPY of the rows and the final status
+commit together: readers see all of a batch or none of it, several workers never apply the
+same batch, and a worker that dies (SIGKILL, OOM, lost host) releases its batch the moment its
+connection drops, so another worker retries it with no stall timeout. Attempts are recorded
+on a second, autocommit connection so they survive the rollback of a failed attempt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO, Any
+
+import psycopg
+import structlog
+
+from rates.db.connection import connect
+from rates.ingest import batches as sql
+from rates.ingest.formats import (
+    RowValidator,
+    ValidationReport,
+    copy_lines,
+    decompressed,
+)
+from rates.ingest.storage import PayloadStore
+from rates.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+_COPY_FLUSH_BYTES = 1 << 18
+COPY_PRICES = "COPY prices (orig_code, dest_code, day, price, batch_id) FROM STDIN"
+
+
+class Interrupted(Exception):
+    """Shutdown was requested and the grace period ran out mid-batch."""
+
+
+@dataclass(frozen=True)
+class ClaimedBatch:
+    id: int
+    format: str
+    compression: str
+    storage_uri: str
+    sha256: str | None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    batch_id: int
+    status: str  # succeeded, rejected, failed, retry, interrupted
+    rows: int = 0
+
+
+class _HashingReader:
+    """Hashes the stored bytes as they stream past (objects registered from S3 have no hash)."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self._stream = stream
+        self.sha256 = hashlib.sha256()
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self._stream.read(size)
+        self.sha256.update(chunk)
+        return chunk
+
+
+def iter_lines(stream: Any, chunk_bytes: int = 1 << 20) -> Iterator[bytes]:
+    """Lines without their terminators (LF or CRLF), read in large chunks."""
+    pending = b""
+    while chunk := stream.read(chunk_bytes):
+        lines = (pending + chunk).split(b"\n")
+        pending = lines.pop()
+        for line in lines:
+            yield line[:-1] if line.endswith(b"\r") else line
+    if pending:
+        yield pending[:-1] if pending.endswith(b"\r") else pending
+
+
+class Worker:
+    def __init__(self, settings: Settings, name: str | None = None) -> None:
+        self.settings = settings
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}"
+        self.store = PayloadStore(settings)
+        self._stop_requested_at: float | None = None
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    def request_stop(self) -> None:
+        """Stop claiming; a batch in progress gets the grace period, a second call none."""
+        if self._stop_requested_at is None:
+            self._stop_requested_at = time.monotonic()
+            log.info("worker_stopping", grace_period_s=self.settings.worker_grace_period_s)
+        else:
+            self._stop_requested_at = -float("inf")
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop_requested_at is not None
+
+    def _check_deadline(self) -> None:
+        if (
+            self._stop_requested_at is not None
+            and time.monotonic() - self._stop_requested_at > self.settings.worker_grace_period_s
+        ):
+            raise Interrupted("shutdown grace period over")
+
+    def run(self, *, once: bool = False) -> int:
+        """Applies batches until stopped (or one, with ``once``); returns how many it handled.
+
+        Losing the database is not fatal: the worker reconnects with back-off and carries on."""
+        handled = 0
+        backoff_s = 0.5
+        while not self.stopping:
+            try:
+                with (
+                    connect(self.settings) as work,
+                    connect(self.settings, autocommit=True) as side,
+                ):
+                    side.execute(f"LISTEN {sql.NOTIFY_CHANNEL}")
+                    log.info("worker_connected", worker=self.name)
+                    backoff_s = 0.5
+                    while not self.stopping:
+                        outcome = self.process_one(work, side)
+                        if outcome is not None:
+                            handled += 1
+                            if once:
+                                return handled
+                            continue
+                        if once:
+                            return handled
+                        self._wait_for_work(side)
+            except psycopg.OperationalError as exc:
+                log.warning("database_unreachable", error=str(exc).strip(), retry_in_s=backoff_s)
+                self._sleep(backoff_s)
+                backoff_s = min(backoff_s * 2, 5.0)
+        return handled
+
+    def _wait_for_work(self, side: psycopg.Connection[Any]) -> None:
+        """Until a NOTIFY, the poll interval, or a stop request (checked every second)."""
+        deadline = time.monotonic() + self.settings.worker_poll_interval_s
+        while not self.stopping and (remaining := deadline - time.monotonic()) > 0:
+            for _ in side.notifies(timeout=min(1.0, remaining), stop_after=1):
+                return
+
+    def _sleep(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while not self.stopping and time.monotonic() < deadline:
+            time.sleep(min(0.1, deadline - time.monotonic()))
+
+    # --- one batch -------------------------------------------------------------------------
+
+    def process_one(
+        self, work: psycopg.Connection[Any], side: psycopg.Connection[Any]
+    ) -> Outcome | None:
+        """Claims the oldest ready batch and applies it; None when the queue is empty.
+
+        ``work`` is not in autocommit: the claim opens the transaction that the rows and the
+        final status commit in (or that a failure rolls back, releasing the batch)."""
+        row = work.execute(sql.CLAIM).fetchone()
+        if row is None:
+            work.rollback()
+            return None
+        batch = ClaimedBatch(*row)
+        bound = log.bind(batch_id=batch.id, worker=self.name)
+        side.execute(sql.CLOSE_ABANDONED_ATTEMPTS, [batch.id])
+        counted = side.execute(sql.COUNTED_ATTEMPTS, [batch.id]).fetchone()[0]  # type: ignore[index]
+        if counted >= self.settings.worker_max_attempts:
+            report = {"message": f"gave up after {counted} attempts"}
+            work.execute(sql.MARK_FAILED, {"id": batch.id, "report": sql.as_json(report)})
+            work.commit()
+            bound.error("batch_failed", attempts=counted)
+            return Outcome(batch.id, "failed")
+        attempt = side.execute(
+            sql.START_ATTEMPT,
+            {"batch_id": batch.id, "worker": self.name, "backend_pid": work.info.backend_pid},
+        ).fetchone()[0]  # type: ignore[index]
+        bound.info("batch_started", attempt=attempt)
+        try:
+            outcome = self._apply(work, batch)
+            work.commit()
+        except Exception as exc:
+            if work.closed or work.broken:
+                raise  # the database is gone: the outer loop reconnects
+            work.rollback()
+            status = "interrupted" if isinstance(exc, Interrupted) else "error"
+            self._finish_attempt(side, batch.id, attempt, status, f"{type(exc).__name__}: {exc}")
+            if status == "error":
+                bound.error("batch_attempt_failed", attempt=attempt, error=str(exc))
+                work.execute(
+                    sql.RETRY_LATER,
+                    {"id": batch.id, "delay_s": self.settings.worker_retry_delay_s * attempt},
+                )
+                work.commit()
+            else:
+                bound.warning("batch_interrupted", attempt=attempt)
+            return Outcome(batch.id, status)
+        self._finish_attempt(side, batch.id, attempt, outcome.status, None)
+        bound.info("batch_finished", status=outcome.status, rows=outcome.rows)
+        return outcome
+
+    def _apply(self, work: psycopg.Connection[Any], batch: ClaimedBatch) -> Outcome:
+        timings: dict[str, float] = {}
+        started = time.perf_counter()
+        ports = [row[0] for row in work.execute("SELECT code FROM ports")]
+        report = ValidationReport(max_errors=self.settings.max_reported_errors)
+        validator = RowValidator(ports, report, batch.id)
+        work.execute("SAVEPOINT batch_rows")
+        with self.store.open(batch.storage_uri) as stored:
+            hashing = _HashingReader(stored)
+            stream = decompressed(hashing, batch.compression)  # type: ignore[arg-type]
+            with work.cursor().copy(COPY_PRICES) as copy:
+                buffer: list[str] = []
+                size = 0
+                for line in copy_lines(batch.format, iter_lines(stream), validator, report):  # type: ignore[arg-type]
+                    buffer.append(line)
+                    size += len(line)
+                    if size >= _COPY_FLUSH_BYTES:
+                        copy.write("".join(buffer))
+                        buffer.clear()
+                        size = 0
+                        self._check_deadline()
+                if buffer and report.ok:
+                    copy.write("".join(buffer))
+            while stored.read(1 << 20):  # hash to the end even if parsing stopped early
+                pass
+        timings["total"] = round(time.perf_counter() - started, 3)
+        sha256 = hashing.sha256.hexdigest()
+        self._check_deadline()
+        if not report.ok:
+            work.execute("ROLLBACK TO SAVEPOINT batch_rows")
+            work.execute(
+                sql.MARK_REJECTED,
+                {
+                    "id": batch.id,
+                    "rows": report.rows,
+                    "invalid": report.invalid_rows,
+                    "timings": sql.as_json(timings),
+                    "report": sql.as_json(report.to_dict()),
+                    "sha256": sha256,
+                },
+            )
+            return Outcome(batch.id, "rejected")
+        work.execute(
+            sql.MARK_SUCCEEDED,
+            {
+                "id": batch.id,
+                "rows": report.rows,
+                "timings": sql.as_json(timings),
+                "sha256": sha256,
+            },
+        )
+        return Outcome(batch.id, "succeeded", rows=report.rows)
+
+    def _finish_attempt(
+        self,
+        side: psycopg.Connection[Any],
+        batch_id: int,
+        attempt: int,
+        outcome: str,
+        error: str | None,
+    ) -> None:
+        side.execute(
+            sql.FINISH_ATTEMPT,
+            {"batch_id": batch_id, "attempt": attempt, "outcome": outcome, "error": error},
+        )

@@ -1,0 +1,327 @@
+"""Batch submission, validation and application through the API and a real worker."""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+from fastapi.testclient import TestClient
+
+from rates.api.app import create_app
+from rates.ingest.worker import Worker
+from rates.settings import Settings
+from tests.ingest_helpers import (
+    TOKEN,
+    csv_rows,
+    ingest_settings,
+    prices_of_batch,
+    seed_ports,
+    total_prices,
+)
+
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+CSV = {**AUTH, "Content-Type": "text/csv"}
+NDJSON = {**AUTH, "Content-Type": "application/x-ndjson"}
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    seed_ports(database_url)
+    return ingest_settings(database_url, tmp_path / "store")
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+def apply_all(settings: Settings) -> None:
+    """Runs a real worker until the queue is empty."""
+    worker = Worker(settings, name="test-worker")
+    while worker.run(once=True):
+        pass
+
+
+def submit_and_apply(client: TestClient, settings: Settings, body: bytes, headers: dict) -> dict:
+    response = client.post("/batches", content=body, headers=headers)
+    assert response.status_code == 202, response.text
+    apply_all(settings)
+    return client.get(response.headers["Location"]).json()
+
+
+def test_a_valid_csv_batch_is_applied_with_lineage(client: TestClient, settings: Settings) -> None:
+    """202 + Location, then the worker inserts every row tagged with the batch id."""
+    response = client.post("/batches", content=csv_rows(50).encode(), headers=CSV)
+    assert response.status_code == 202
+    batch_id = response.json()["id"]
+    assert response.json() == {"id": batch_id, "status": "queued"}
+    assert response.headers["Location"] == f"/batches/{batch_id}"
+    assert client.get(f"/batches/{batch_id}").json()["status"] == "queued"
+    apply_all(settings)
+    batch = client.get(f"/batches/{batch_id}").json()
+    assert batch["status"] == "succeeded"
+    assert batch["rows"] == {"total": 50, "inserted": 50, "invalid": 0}
+    assert batch["attempts"] == 1
+    assert batch["sha256"] and batch["bytes"] == len(csv_rows(50))
+    assert prices_of_batch(settings.conninfo() or "", batch_id) == 50
+    rates = client.get(
+        "/rates",
+        params={
+            "date_from": "2021-02-01",
+            "date_to": "2021-02-01",
+            "origin": "CNSGH",
+            "destination": "NLRTM",
+        },
+    ).json()["rates"]
+    assert rates[0]["count"] > 0
+
+
+def test_gzip_ndjson_batch_is_applied(client: TestClient, settings: Settings) -> None:
+    """NDJSON with Content-Encoding: gzip goes in like CSV."""
+    rows = [
+        {"orig_code": "CNGGZ", "dest_code": "DEHAM", "day": "2021-02-0" + str(d), "price": 900 + d}
+        for d in range(1, 8)
+    ]
+    body = gzip.compress(b"\n".join(orjson.dumps(r) for r in rows) + b"\n")
+    batch = submit_and_apply(client, settings, body, {**NDJSON, "Content-Encoding": "gzip"})
+    assert batch["status"] == "succeeded"
+    assert batch["rows"]["inserted"] == 7
+
+
+HEADER = "orig_code,dest_code,day,price\n"
+GOOD = "CNSGH,NLRTM,2021-02-01,1000\n"
+
+# (name, body, line, field): each rejected naming that line and field, nothing inserted.
+BAD_CSV = [
+    ("unknown origin", HEADER + GOOD + "QQQQQ,NLRTM,2021-02-01,10\n", 3, "orig_code"),
+    ("unknown destination", HEADER + "CNSGH,XXXXX,2021-02-01,10\n", 2, "dest_code"),
+    ("empty origin", HEADER + ",NLRTM,2021-02-01,10\n", 2, "orig_code"),
+    ("impossible date", HEADER + GOOD + GOOD + "CNSGH,NLRTM,2021-02-30,10\n", 4, "day"),
+    ("not a date", HEADER + "CNSGH,NLRTM,yesterday,10\n", 2, "day"),
+    ("short date", HEADER + "CNSGH,NLRTM,2021-2-1,10\n", 2, "day"),
+    ("month 13", HEADER + "CNSGH,NLRTM,2021-13-01,10\n", 2, "day"),
+    ("zero price", HEADER + "CNSGH,NLRTM,2021-02-01,0\n", 2, "price"),
+    ("negative price", HEADER + "CNSGH,NLRTM,2021-02-01,-5\n", 2, "price"),
+    ("decimal price", HEADER + "CNSGH,NLRTM,2021-02-01,10.5\n", 2, "price"),
+    ("text price", HEADER + "CNSGH,NLRTM,2021-02-01,cheap\n", 2, "price"),
+    ("empty price", HEADER + "CNSGH,NLRTM,2021-02-01,\n", 2, "price"),
+    ("huge price", HEADER + "CNSGH,NLRTM,2021-02-01,99999999999\n", 2, "price"),
+    ("missing field", HEADER + GOOD + "CNSGH,NLRTM,2021-02-01\n", 3, "price"),
+    ("two fields", HEADER + "CNSGH,NLRTM\n", 2, "day"),
+    ("extra field", HEADER + "CNSGH,NLRTM,2021-02-01,10,extra\n", 2, "row"),
+    ("bad encoding", HEADER + GOOD, 3, "row"),  # body gets an invalid UTF-8 line appended
+    ("unterminated quote", HEADER + 'CNSGH,"NLRTM,2021-02-01,10\n', 2, "row"),
+    ("header only", HEADER, 1, "file"),
+]
+BAD_NDJSON = [
+    ("not json", b'{"orig_code": "CNSGH"\n', 1, "row"),
+    ("not an object", b"[1, 2, 3]\n", 1, "row"),
+    (
+        "missing key",
+        b'{"orig_code": "CNSGH", "dest_code": "NLRTM", "day": "2021-02-01"}\n',
+        1,
+        "price",
+    ),
+    (
+        "extra key",
+        b'{"orig_code": "CNSGH", "dest_code": "NLRTM", "day": "2021-02-01", '
+        b'"price": 5, "currency": "EUR"}\n',
+        1,
+        "currency",
+    ),
+    (
+        "string price",
+        b'{"orig_code": "CNSGH", "dest_code": "NLRTM", "day": "2021-02-01", "price": "5"}\n',
+        1,
+        "price",
+    ),
+    (
+        "float price",
+        b'{"orig_code": "CNSGH", "dest_code": "NLRTM", "day": "2021-02-01", "price": 5.5}\n',
+        1,
+        "price",
+    ),
+    (
+        "numeric code",
+        b'{"orig_code": 12345, "dest_code": "NLRTM", "day": "2021-02-01", "price": 5}\n',
+        1,
+        "orig_code",
+    ),
+    (
+        "null day",
+        b'{"orig_code": "CNSGH", "dest_code": "NLRTM", "day": null, "price": 5}\n',
+        1,
+        "day",
+    ),
+    (
+        "second line bad",
+        b'{"orig_code": "CNSGH", "dest_code": "NLRTM", "day": "2021-02-01", '
+        b'"price": 5}\n{"orig_code": "CNSGH", "dest_code": "NOPE1", '
+        b'"day": "2021-02-01", "price": 5}\n',
+        2,
+        "dest_code",
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "body", "line", "field"), BAD_CSV, ids=[c[0] for c in BAD_CSV])
+def test_bad_csv_is_rejected_naming_line_and_field(
+    client: TestClient, settings: Settings, name: str, body: str, line: int, field: str
+) -> None:
+    """The whole batch is rejected, the report names the row's line and field, 0 rows added."""
+    payload = body.encode() + (
+        b"CNSGH,NLRTM,2021-02-01,\xff\xfe\n" if name == "bad encoding" else b""
+    )
+    batch = submit_and_apply(client, settings, payload, CSV)
+    assert batch["status"] == "rejected"
+    assert batch["report"]["errors"][0]["line"] == line
+    assert batch["report"]["errors"][0]["field"] == field
+    assert batch["report"]["invalid_rows"] >= 1
+    assert batch["rows"]["inserted"] == 0
+    assert total_prices(settings.conninfo() or "") == 0
+
+
+@pytest.mark.parametrize(
+    ("name", "body", "line", "field"), BAD_NDJSON, ids=[c[0] for c in BAD_NDJSON]
+)
+def test_bad_ndjson_is_rejected_naming_line_and_field(
+    client: TestClient, settings: Settings, name: str, body: bytes, line: int, field: str
+) -> None:
+    """NDJSON problems are reported per line and key, with nothing inserted."""
+    batch = submit_and_apply(client, settings, body, NDJSON)
+    assert batch["status"] == "rejected", name
+    assert (batch["report"]["errors"][0]["line"], batch["report"]["errors"][0]["field"]) == (
+        line,
+        field,
+    )
+    assert total_prices(settings.conninfo() or "") == 0
+
+
+def test_report_counts_every_invalid_row_but_lists_the_first_hundred(
+    client: TestClient, settings: Settings
+) -> None:
+    """150 bad rows among good ones: invalid_rows 150, 100 errors listed in line order."""
+    lines = [HEADER.strip()]
+    for i in range(300):
+        lines.append(f"CNSGH,NLRTM,2021-02-01,{'bad' if i % 2 else 100 + i}")
+    batch = submit_and_apply(client, settings, ("\n".join(lines) + "\n").encode(), CSV)
+    report = batch["report"]
+    assert report["invalid_rows"] == 150
+    assert len(report["errors"]) == 100
+    assert [e["line"] for e in report["errors"]][:3] == [3, 5, 7]
+    assert report["truncated"] is True
+    assert total_prices(settings.conninfo() or "") == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "status", "field"),
+    [
+        (b"day,price\n2021-01-01,5\n", CSV, 400, "header"),
+        (b"", CSV, 400, "file"),
+        (b"not gzip", {**CSV, "Content-Encoding": "gzip"}, 400, "file"),
+    ],
+)
+def test_input_refused_before_storing_gets_the_same_report(
+    client: TestClient, settings: Settings, body: bytes, headers: dict, status: int, field: str
+) -> None:
+    """A wrong header or empty body is answered at once with a row report; nothing is queued."""
+    response = client.post("/batches", content=body, headers=headers)
+    assert response.status_code == status
+    error = response.json()["error"]
+    assert error["details"]["errors"][0] == {"line": 1, "field": field, "reason": error["message"]}
+    assert client.get("/batches").json() == {"batches": []}
+    assert not any((settings.payload_dir()).glob("*-batch*"))
+
+
+def test_unsupported_media_type_and_size_limit(database_url: str, tmp_path: Path) -> None:
+    """415 for an unknown Content-Type; 413 past the limit, declared or streamed."""
+    seed_ports(database_url)
+    settings = ingest_settings(database_url, tmp_path / "s", max_batch_bytes=100)
+    with TestClient(create_app(settings)) as client:
+        wrong = client.post("/batches", content=b"x", headers={**AUTH, "Content-Type": "text/xml"})
+        assert wrong.status_code == 415
+        big = csv_rows(20).encode()
+        assert client.post("/batches", content=big, headers=CSV).status_code == 413
+
+        def stream() -> Iterator[bytes]:
+            yield big[:60]
+            yield big[60:]
+
+        streamed = client.post("/batches", content=stream(), headers=CSV)
+        assert streamed.status_code == 413
+        assert streamed.json()["error"]["code"] == "payload_too_large"
+        assert client.get("/batches").json() == {"batches": []}
+
+
+@pytest.mark.parametrize("authorization", [None, "Bearer wrong-token", f"Basic {TOKEN}", "Bearer "])
+def test_submitting_needs_a_valid_bearer_token(
+    client: TestClient, authorization: str | None
+) -> None:
+    """401 without a valid token; reading stays open."""
+    headers = {"Content-Type": "text/csv"}
+    if authorization is not None:
+        headers["Authorization"] = authorization
+    response = client.post("/batches", content=csv_rows(1).encode(), headers=headers)
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "unauthorized"
+    assert client.get("/batches").status_code == 200
+
+
+def test_idempotency_key_returns_the_same_batch_and_409_on_other_payload(
+    client: TestClient, settings: Settings
+) -> None:
+    """Same key + same payload: 200 with the same batch; same key + other payload: 409."""
+    headers = {**CSV, "Idempotency-Key": "upload-2021-02-01"}
+    first = client.post("/batches", content=csv_rows(5).encode(), headers=headers)
+    again = client.post("/batches", content=csv_rows(5).encode(), headers=headers)
+    assert first.status_code == 202
+    assert again.status_code == 200
+    assert again.json()["id"] == first.json()["id"]
+    other = client.post("/batches", content=csv_rows(6).encode(), headers=headers)
+    assert other.status_code == 409
+    apply_all(settings)
+    assert total_prices(settings.conninfo() or "") == 5
+    assert len(client.get("/batches").json()["batches"]) == 1
+
+
+def test_revert_removes_exactly_the_batch_rows(client: TestClient, settings: Settings) -> None:
+    """Reverting a succeeded batch deletes its rows only; a second revert is 409."""
+    keep = submit_and_apply(client, settings, csv_rows(7).encode(), CSV)
+    drop = submit_and_apply(client, settings, csv_rows(9, start_price=500).encode(), CSV)
+    assert client.post(f"/batches/{drop['id']}/revert").status_code == 401
+    response = client.post(f"/batches/{drop['id']}/revert", headers=AUTH)
+    assert response.json() == {"id": drop["id"], "status": "reverted", "rows_deleted": 9}
+    assert client.get(f"/batches/{drop['id']}").json()["status"] == "reverted"
+    assert total_prices(settings.conninfo() or "") == 7
+    assert prices_of_batch(settings.conninfo() or "", keep["id"]) == 7
+    assert client.delete(f"/batches/{drop['id']}", headers=AUTH).status_code == 409
+    assert client.delete("/batches/999999", headers=AUTH).status_code == 404
+
+
+def test_list_filters_by_status_newest_first(client: TestClient, settings: Settings) -> None:
+    """GET /batches lists recent first and filters by status; a bad status is 400."""
+    good = submit_and_apply(client, settings, csv_rows(2).encode(), CSV)
+    bad = submit_and_apply(client, settings, (HEADER + "A,B,C,D\n").encode(), CSV)
+    listed = client.get("/batches").json()["batches"]
+    assert [b["id"] for b in listed] == [bad["id"], good["id"]]
+    rejected = client.get("/batches", params={"status": "rejected"}).json()["batches"]
+    assert [b["id"] for b in rejected] == [bad["id"]]
+    assert client.get("/batches", params={"status": "weird"}).status_code == 400
+    assert client.get("/batches/424242").status_code == 404
+
+
+def test_a_batch_that_keeps_failing_ends_failed(client: TestClient, settings: Settings) -> None:
+    """A payload gone from storage fails each attempt and ends failed after the limit."""
+    response = client.post("/batches", content=csv_rows(3).encode(), headers=CSV)
+    for stored in settings.payload_dir().glob("*-batch.csv"):
+        stored.unlink()
+    apply_all(settings)
+    batch = client.get(response.headers["Location"]).json()
+    assert batch["status"] == "failed"
+    assert batch["attempts"] == settings.worker_max_attempts
+    assert "gave up" in batch["report"]["message"]
+    assert all(a["outcome"] == "error" for a in batch["attempt_log"])
