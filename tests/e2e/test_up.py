@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import shutil
 import signal
+import subprocess
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx2 as httpx
+import psycopg
 import pytest
 
+from rates.devstack import LocalPostgres
 from tests.e2e.conftest import rates_env, wait_for
 
 
@@ -43,6 +47,16 @@ def test_up_serves_demo_data_stops_cleanly_and_reuses_it(
         response = httpx.get(f"{base}/rates", params=query)
         assert response.status_code == 200
         answers.append(response.json())
+        if run == 0:
+            submit_batches_through_the_cli(base, data_dir, tmp_path)
+        code_a, code_b = _two_ports(data_dir)
+        batch_day = {
+            "date_from": "2020-06-01",
+            "date_to": "2020-06-01",
+            "origin": code_a,
+            "destination": code_b,
+        }
+        assert httpx.get(f"{base}/rates", params=batch_day).json()["rates"][0]["price"] == 777
         process.send_signal(signal.SIGTERM)  # type: ignore[attr-defined]
         assert process.wait(timeout=60) == 0  # type: ignore[attr-defined]
         assert not (data_dir / "postgres/pgdata/postmaster.pid").exists()
@@ -52,3 +66,39 @@ def test_up_serves_demo_data_stops_cleanly_and_reuses_it(
     rates = answers[0]["rates"]
     assert len(rates) == 10 and sum(r["count"] for r in rates) > 0
     assert answers[0] == answers[1]
+
+
+def submit_batches_through_the_cli(base: str, data_dir: Path, tmp_path: Path) -> None:
+    """`rates ingest submit --wait` against the stack's worker: exit 0 applied, 1 rejected."""
+    good = tmp_path / "good.csv"
+    # Three prices of 777 on a day outside the demo data: the day's average must be 777.
+    code_a, code_b = _two_ports(data_dir)
+    good.write_text("orig_code,dest_code,day,price\n" + f"{code_a},{code_b},2020-06-01,777\n" * 3)
+    bad = tmp_path / "bad.csv"
+    bad.write_text(f"orig_code,dest_code,day,price\n{code_a},{code_b},2020-06-31,777\n")
+    env = rates_env(RATES_DATA_DIR=str(data_dir), RATES_API_URL=base)
+    submit = [sys.executable, "-m", "rates", "ingest", "submit", "--wait"]
+    ok = subprocess.run([*submit, str(good)], env=env, capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 0, ok.stderr
+    assert "succeeded" in ok.stderr
+    rejected = subprocess.run(
+        [*submit, str(bad)], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert rejected.returncode == 1
+    assert "rejected" in rejected.stderr and "not a real date" in rejected.stderr
+    listing = subprocess.run(
+        [sys.executable, "-m", "rates", "ingest", "list"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert listing.returncode == 0 and "rejected" in listing.stdout
+
+
+def _two_ports(data_dir: Path) -> tuple[str, str]:
+    """Two port codes of the demo data, read from the stack's own database."""
+    cluster = LocalPostgres(data_dir / "postgres")
+    with psycopg.connect(cluster.conninfo("rates")) as conn:
+        rows = conn.execute("SELECT code FROM ports ORDER BY code LIMIT 2").fetchall()
+    return rows[0][0], rows[1][0]

@@ -1,0 +1,185 @@
+"""Real `rates worker` processes: parallel claims, SIGKILL mid-batch, SIGTERM mid-batch."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from rates.db.connection import connect
+from rates.ingest.batches import get_batch
+from rates.ingest.storage import PayloadStore, read_chunks
+from rates.ingest.submit import accept_upload
+from rates.settings import Settings
+from tests.e2e.conftest import rates_env
+from tests.ingest_helpers import (
+    ingest_settings,
+    prices_of_batch,
+    seed_ports,
+    total_prices,
+    write_csv,
+)
+
+BIG_BATCH_ROWS = 1_000_000
+
+
+def queue_file(settings: Settings, path: Path) -> int:
+    """Stores and registers a file as a batch, as the API would."""
+    store = PayloadStore(settings)
+    spooler = store.spooler()
+    with path.open("rb") as stream:
+        for chunk in read_chunks(stream):
+            spooler.write(chunk)
+    payload = spooler.finish()
+    with connect(settings, autocommit=True) as conn:
+        return accept_upload(
+            conn,
+            store,
+            payload,
+            fmt="csv",
+            compression="none",
+            source="cli",
+            idempotency_key=None,
+        ).id
+
+
+def batch(settings: Settings, batch_id: int) -> dict:
+    with connect(settings, autocommit=True) as conn:
+        return get_batch(conn, batch_id)
+
+
+def wait_for_status(
+    settings: Settings, batch_id: int, statuses: set[str], timeout_s: float = 120
+) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        current = batch(settings, batch_id)
+        if current["status"] in statuses:
+            return current
+        time.sleep(0.05)
+    raise AssertionError(f"batch {batch_id} never reached {statuses}: {current['status']}")
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    seed_ports(database_url)
+    return ingest_settings(database_url, tmp_path / "store")
+
+
+@pytest.fixture
+def start_worker(
+    start_rates: Callable[..., subprocess.Popen[bytes]], settings: Settings, tmp_path: Path
+) -> Callable[..., subprocess.Popen[bytes]]:
+    def start(name: str, **env: str) -> subprocess.Popen[bytes]:
+        variables = rates_env(
+            RATES_DATABASE_URL=settings.conninfo() or "",
+            RATES_STORAGE_DIR=str(settings.payload_dir()),
+            RATES_WORKER_POLL_INTERVAL_S="0.2",
+            RATES_LOG_FORMAT="json",
+            **env,
+        )
+        return start_rates("worker", env=variables, log=tmp_path / f"{name}.log")
+
+    return start
+
+
+def test_two_workers_apply_ten_batches_each_exactly_once(
+    settings: Settings, start_worker: Callable[..., subprocess.Popen[bytes]], tmp_path: Path
+) -> None:
+    """Ten batches, two worker processes: every batch succeeds once with all of its rows."""
+    workers = [start_worker("w1"), start_worker("w2")]
+    rows = 20_000
+    ids = [queue_file(settings, write_csv(tmp_path / f"b{i}.csv", rows)) for i in range(10)]
+    for batch_id in ids:
+        done = wait_for_status(settings, batch_id, {"succeeded", "rejected", "failed"})
+        assert done["status"] == "succeeded"
+        assert done["attempts"] == 1
+        assert prices_of_batch(settings.conninfo() or "", batch_id) == rows
+    assert total_prices(settings.conninfo() or "") == 10 * rows
+    for worker in workers:
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=30) == 0
+
+
+def test_sigkill_mid_batch_leaves_nothing_and_another_worker_applies_it_once(
+    settings: Settings, start_worker: Callable[..., subprocess.Popen[bytes]], tmp_path: Path
+) -> None:
+    """SIGKILL while a big batch loads: no row visible, then a new worker applies it fully."""
+    batch_id = queue_file(settings, write_csv(tmp_path / "big.csv", BIG_BATCH_ROWS))
+    victim = start_worker("victim")
+    wait_for_status(settings, batch_id, {"processing"})
+    time.sleep(1.0)  # well into the COPY
+    assert batch(settings, batch_id)["status"] == "processing"
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    released = wait_for_status(settings, batch_id, {"queued"}, timeout_s=10)
+    assert released["attempts"] == 1
+    assert prices_of_batch(settings.conninfo() or "", batch_id) == 0
+
+    seen: set[int] = set()
+    stop = threading.Event()
+
+    def poll() -> None:
+        with psycopg.connect(settings.conninfo() or "", autocommit=True) as conn:
+            while not stop.is_set():
+                seen.add(
+                    conn.execute(
+                        "SELECT count(*) FROM prices WHERE batch_id = %s", [batch_id]
+                    ).fetchone()[0]
+                )  # type: ignore[index]
+
+    reader = threading.Thread(target=poll)
+    reader.start()
+    rescuer = start_worker("rescuer")
+    done = wait_for_status(settings, batch_id, {"succeeded", "failed", "rejected"})
+    time.sleep(0.2)
+    stop.set()
+    reader.join()
+    assert done["status"] == "succeeded"
+    assert [a["outcome"] for a in done["attempt_log"]] == ["crashed", "succeeded"]
+    assert prices_of_batch(settings.conninfo() or "", batch_id) == BIG_BATCH_ROWS
+    assert seen <= {0, BIG_BATCH_ROWS}, "a reader saw part of a batch"
+    assert BIG_BATCH_ROWS in seen
+    rescuer.send_signal(signal.SIGTERM)
+    assert rescuer.wait(timeout=30) == 0
+
+
+def test_sigterm_mid_batch_finishes_it_within_the_grace_period(
+    settings: Settings, start_worker: Callable[..., subprocess.Popen[bytes]], tmp_path: Path
+) -> None:
+    """SIGTERM while loading: the worker completes the batch, exactly once, then exits 0."""
+    batch_id = queue_file(settings, write_csv(tmp_path / "big.csv", BIG_BATCH_ROWS // 2))
+    worker = start_worker("graceful")
+    wait_for_status(settings, batch_id, {"processing"})
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(timeout=120) == 0
+    done = batch(settings, batch_id)
+    assert done["status"] == "succeeded"
+    assert prices_of_batch(settings.conninfo() or "", batch_id) == BIG_BATCH_ROWS // 2
+
+
+def test_sigterm_past_the_grace_period_rolls_back_for_another_worker(
+    settings: Settings, start_worker: Callable[..., subprocess.Popen[bytes]], tmp_path: Path
+) -> None:
+    """With no grace left the batch rolls back (not counted as a failure) and is retried."""
+    batch_id = queue_file(settings, write_csv(tmp_path / "big.csv", BIG_BATCH_ROWS))
+    worker = start_worker("impatient", RATES_WORKER_GRACE_PERIOD_S="0")
+    wait_for_status(settings, batch_id, {"processing"})
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(timeout=60) == 0
+    interrupted = batch(settings, batch_id)
+    assert interrupted["status"] == "queued"
+    assert [a["outcome"] for a in interrupted["attempt_log"]] == ["interrupted"]
+    assert prices_of_batch(settings.conninfo() or "", batch_id) == 0
+    retry = start_worker("retry")
+    done = wait_for_status(settings, batch_id, {"succeeded", "failed", "rejected"})
+    assert done["status"] == "succeeded"
+    assert prices_of_batch(settings.conninfo() or "", batch_id) == BIG_BATCH_ROWS
+    retry.send_signal(signal.SIGTERM)
+    assert retry.wait(timeout=30) == 0

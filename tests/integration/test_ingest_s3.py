@@ -1,0 +1,168 @@
+"""S3 storage, `rates ingest register` and the Lambda handlers against moto's S3 server."""
+
+from __future__ import annotations
+
+import gzip
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import httpx2 as httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from rates.api.app import create_app
+from rates.devstack import free_port
+from rates.ingest import lambda_handler
+from rates.ingest.worker import Worker
+from rates.settings import Settings
+from tests.ingest_helpers import TOKEN, csv_rows, ingest_settings, prices_of_batch, seed_ports
+
+BUCKET = "rates-batches"
+
+
+@pytest.fixture(scope="module")
+def moto_endpoint() -> Iterator[str]:
+    """moto's standalone server, spoken to over HTTP like any S3-compatible store."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"{endpoint}/moto-api/")
+            break
+        except httpx.TransportError:
+            time.sleep(0.1)
+    yield endpoint
+    process.terminate()
+    process.wait()
+
+
+@pytest.fixture
+def s3(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "eu-west-1",
+        "AWS_ENDPOINT_URL": moto_endpoint,
+    }.items():
+        monkeypatch.setenv(name, value)
+    client = boto3.client("s3", endpoint_url=moto_endpoint)
+    client.create_bucket(
+        Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+    )
+    yield client
+    for obj in client.list_objects_v2(Bucket=BUCKET).get("Contents", []):
+        client.delete_object(Bucket=BUCKET, Key=obj["Key"])
+    client.delete_bucket(Bucket=BUCKET)
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path, moto_endpoint: str) -> Settings:
+    seed_ports(database_url)
+    return ingest_settings(
+        database_url,
+        tmp_path / "local",
+        storage_s3_bucket=BUCKET,
+        storage_s3_prefix="incoming",
+        storage_s3_endpoint_url=moto_endpoint,
+    )
+
+
+def apply_all(settings: Settings) -> None:
+    worker = Worker(settings, name="s3-test")
+    while worker.run(once=True):
+        pass
+
+
+def test_uploads_are_stored_in_s3_and_applied_from_there(settings: Settings, s3) -> None:  # type: ignore[no-untyped-def]
+    """With a bucket configured the payload lands under the prefix and the worker reads it."""
+    with TestClient(create_app(settings)) as client:
+        response = client.post(
+            "/batches",
+            content=csv_rows(12).encode(),
+            headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "text/csv"},
+        )
+        assert response.status_code == 202
+        keys = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"]]
+        assert len(keys) == 1 and keys[0].startswith("incoming/") and keys[0].endswith(".csv")
+        assert not list((settings.payload_dir() / "incoming").glob("*")), "spool file left over"
+        apply_all(settings)
+        batch = client.get(response.headers["Location"]).json()
+    assert batch["status"] == "succeeded"
+    assert prices_of_batch(settings.conninfo() or "", batch["id"]) == 12
+
+
+def test_object_created_events_register_each_object_once(
+    settings: Settings,
+    s3,
+    monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+) -> None:
+    """The Lambda handler queues an uploaded object; a redelivered event does not duplicate it."""
+    s3.put_object(
+        Bucket=BUCKET, Key="drop/feb prices.csv.gz", Body=gzip.compress(csv_rows(8).encode())
+    )
+    monkeypatch.setenv("RATES_DATABASE_URL", settings.conninfo() or "")
+    monkeypatch.setenv("RATES_STORAGE_S3_ENDPOINT_URL", s3.meta.endpoint_url)
+    event = {
+        "Records": [
+            {
+                "eventName": "ObjectCreated:Put",
+                "s3": {"bucket": {"name": BUCKET}, "object": {"key": "drop/feb+prices.csv.gz"}},
+            }
+        ]
+    }
+    first = lambda_handler.handle(event)
+    again = lambda_handler.handle(event)
+    assert first["batches"][0]["created"] is True
+    assert again["batches"] == [{**first["batches"][0], "created": False}]
+    apply_all(settings)
+    batch_id = first["batches"][0]["batch_id"]
+    assert prices_of_batch(settings.conninfo() or "", batch_id) == 8
+
+    depth = lambda_handler.report_queue_depth()
+    assert depth == {"IngestQueueDepth": 0.0, "IngestOldestQueuedAgeSeconds": 0.0}
+    metrics = boto3.client("cloudwatch").list_metrics(Namespace="Rates")["Metrics"]
+    assert {m["MetricName"] for m in metrics} >= {"IngestQueueDepth"}
+
+
+def test_cli_register_queues_an_existing_object(settings: Settings, s3, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """`rates ingest register s3://...` queues the object; a second call finds the same batch."""
+    s3.put_object(
+        Bucket=BUCKET,
+        Key="manual/batch.ndjson",
+        Body=b'{"orig_code": "CNSGH", "dest_code": "NLRTM", "day": "2021-02-01", "price": 1234}\n',
+    )
+    env = {
+        "RATES_DATABASE_URL": settings.conninfo() or "",
+        "RATES_STORAGE_S3_ENDPOINT_URL": s3.meta.endpoint_url,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "eu-west-1",
+        "PATH": "/usr/bin:/bin",
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "rates",
+        "ingest",
+        "register",
+        f"s3://{BUCKET}/manual/batch.ndjson",
+    ]
+    first = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+    second = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+    assert "queued" in first.stderr
+    assert "already registered" in second.stderr
+    bad = subprocess.run(
+        [*command[:-1], f"s3://{BUCKET}/manual/batch.txt"], env=env, capture_output=True, text=True
+    )
+    assert bad.returncode == 1 and "cannot tell the format" in bad.stderr
+    apply_all(settings)
