@@ -1,0 +1,42 @@
+# dev: smallest sizes, single AZ, everything scaled to zero out of hours, destroyable.
+aws_region  = "eu-west-1"
+project     = "rates"
+environment = "dev"
+
+vpc_cidr                = "10.10.0.0/16"
+single_nat_gateway      = true
+certificate_arn         = null # plain HTTP on the ALB; set an ACM ARN to switch to HTTPS + redirect
+require_https           = false
+alb_deletion_protection = false
+
+db_instance_class            = "db.t4g.micro"
+db_allocated_storage_gib     = 20
+db_max_allocated_storage_gib = 50
+db_multi_az                  = false
+db_deletion_protection       = false
+db_backup_retention_days     = 1
+db_max_connections_alarm     = 60 # db.t4g.micro allows ~80
+
+image_tag                  = "bootstrap" # see README "First apply"; the pipeline deploys newer tags
+api_cpu                    = 256
+api_memory_mib             = 512
+api_workers                = 1
+api_min_count              = 1
+api_max_count              = 2
+worker_cpu                 = 256
+worker_memory_mib          = 512
+worker_max_count           = 2
+worker_capacity_provider   = "FARGATE_SPOT"
+scale_to_zero_out_of_hours = true
+
+log_retention_days          = 14
+secret_recovery_window_days = 0 # dev stacks are torn down and rebuilt; no 7-day name lock
+allow_destroy               = true
+
+lambda_reserved_concurrency = 2
+
+alarm_email                         = null                # e.g. "rates-dev-alerts@example.com"
+github_repository                   = "example-org/rates" # the GitHub repository of this project
+github_branch                       = "main"
+codedeploy_config_name              = "CodeDeployDefault.ECSAllAtOnce"
+codedeploy_termination_wait_minutes = 5

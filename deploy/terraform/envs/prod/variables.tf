@@ -1,0 +1,193 @@
+# Identical in every environment; the values are in terraform.tfvars.
+
+variable "aws_region" {
+  type        = string
+  description = "AWS region of the environment."
+}
+
+variable "project" {
+  type        = string
+  description = "Project name, the first part of every resource name."
+}
+
+variable "environment" {
+  type        = string
+  description = "Environment name (dev, staging, prod), the second part of every resource name."
+
+  validation {
+    condition     = contains(["dev", "staging", "prod"], var.environment)
+    error_message = "environment must be dev, staging or prod."
+  }
+}
+
+# --- Network ---------------------------------------------------------------------------------------
+
+variable "vpc_cidr" {
+  type        = string
+  description = "IPv4 CIDR of the VPC (/16)."
+}
+
+variable "single_nat_gateway" {
+  type        = bool
+  description = "One shared NAT gateway (dev/staging) instead of one per AZ (prod)."
+}
+
+variable "certificate_arn" {
+  type        = string
+  description = "ACM certificate ARN for the API's HTTPS listener; null serves plain HTTP (dev only)."
+  default     = null
+}
+
+variable "require_https" {
+  type        = bool
+  description = "Refuse to plan without certificate_arn (staging, prod)."
+}
+
+variable "alb_deletion_protection" {
+  type        = bool
+  description = "Deletion protection of the load balancer (prod)."
+}
+
+# --- Database --------------------------------------------------------------------------------------
+
+variable "db_instance_class" {
+  type        = string
+  description = "RDS instance class."
+}
+
+variable "db_allocated_storage_gib" {
+  type        = number
+  description = "Initial database storage, in GiB."
+}
+
+variable "db_max_allocated_storage_gib" {
+  type        = number
+  description = "Storage autoscaling limit, in GiB."
+}
+
+variable "db_multi_az" {
+  type        = bool
+  description = "Multi-AZ standby (prod)."
+}
+
+variable "db_deletion_protection" {
+  type        = bool
+  description = "Deletion protection and final snapshot (prod)."
+}
+
+variable "db_backup_retention_days" {
+  type        = number
+  description = "Automated backup retention, in days (1-35)."
+}
+
+variable "db_max_connections_alarm" {
+  type        = number
+  description = "Alarm threshold on database connections (below the class's max_connections)."
+}
+
+# --- Service ---------------------------------------------------------------------------------------
+
+variable "image_tag" {
+  type        = string
+  description = "Image tag for terraform-registered task definitions and the initial Lambda image (see README: bootstrap)."
+}
+
+variable "api_cpu" {
+  type        = number
+  description = "Fargate CPU units per API task (256 = 0.25 vCPU)."
+}
+
+variable "api_memory_mib" {
+  type        = number
+  description = "Memory per API task, in MiB."
+}
+
+variable "api_workers" {
+  type        = number
+  description = "Server worker processes per API task."
+}
+
+variable "api_min_count" {
+  type        = number
+  description = "Minimum API tasks (business hours)."
+}
+
+variable "api_max_count" {
+  type        = number
+  description = "Maximum API tasks."
+}
+
+variable "worker_cpu" {
+  type        = number
+  description = "Fargate CPU units per worker (and migrate/import) task."
+}
+
+variable "worker_memory_mib" {
+  type        = number
+  description = "Memory per worker (and migrate/import) task, in MiB."
+}
+
+variable "worker_max_count" {
+  type        = number
+  description = "Maximum worker tasks (the minimum is always 0)."
+}
+
+variable "worker_capacity_provider" {
+  type        = string
+  description = "FARGATE_SPOT or FARGATE for the worker service."
+}
+
+variable "scale_to_zero_out_of_hours" {
+  type        = bool
+  description = "Scale API and worker to zero outside business hours (dev/staging)."
+}
+
+variable "log_retention_days" {
+  type        = number
+  description = "Retention of all CloudWatch log groups, in days."
+}
+
+variable "secret_recovery_window_days" {
+  type        = number
+  description = "Recovery window of deleted secrets (0 or 7-30 days)."
+}
+
+variable "allow_destroy" {
+  type        = bool
+  description = "Let terraform destroy non-empty buckets and the image repository (dev only)."
+}
+
+# --- Ingestion -------------------------------------------------------------------------------------
+
+variable "lambda_reserved_concurrency" {
+  type        = number
+  description = "Reserved concurrency of the ingest Lambda."
+}
+
+# --- Monitoring and delivery -----------------------------------------------------------------------
+
+variable "alarm_email" {
+  type        = string
+  description = "E-mail address for alarm notifications; null for none."
+  default     = null
+}
+
+variable "github_repository" {
+  type        = string
+  description = "GitHub repository (owner/name) the pipeline builds."
+}
+
+variable "github_branch" {
+  type        = string
+  description = "Branch the pipeline deploys."
+}
+
+variable "codedeploy_config_name" {
+  type        = string
+  description = "CodeDeploy ECS traffic-shifting configuration."
+}
+
+variable "codedeploy_termination_wait_minutes" {
+  type        = number
+  description = "Minutes the old task set stays up after the traffic shift (instant rollback window)."
+}

@@ -1,0 +1,42 @@
+# staging: dev sizes, but HTTPS is required and data is kept a week; scaled to zero out of hours.
+aws_region  = "eu-west-1"
+project     = "rates"
+environment = "staging"
+
+vpc_cidr                = "10.20.0.0/16"
+single_nat_gateway      = true
+certificate_arn         = null # REQUIRED: an ACM certificate ARN in eu-west-1 (plan refuses without it)
+require_https           = true
+alb_deletion_protection = false
+
+db_instance_class            = "db.t4g.micro"
+db_allocated_storage_gib     = 20
+db_max_allocated_storage_gib = 100
+db_multi_az                  = false
+db_deletion_protection       = false
+db_backup_retention_days     = 7
+db_max_connections_alarm     = 60
+
+image_tag                  = "bootstrap"
+api_cpu                    = 256
+api_memory_mib             = 512
+api_workers                = 1
+api_min_count              = 1
+api_max_count              = 3
+worker_cpu                 = 256
+worker_memory_mib          = 512
+worker_max_count           = 2
+worker_capacity_provider   = "FARGATE_SPOT"
+scale_to_zero_out_of_hours = true
+
+log_retention_days          = 30
+secret_recovery_window_days = 7
+allow_destroy               = false
+
+lambda_reserved_concurrency = 2
+
+alarm_email                         = null
+github_repository                   = "example-org/rates"
+github_branch                       = "main"
+codedeploy_config_name              = "CodeDeployDefault.ECSAllAtOnce"
+codedeploy_termination_wait_minutes = 15

@@ -1,0 +1,39 @@
+output "instance_identifier" {
+  description = "RDS instance identifier, the DBInstanceIdentifier dimension of its CloudWatch metrics."
+  value       = aws_db_instance.this.identifier
+}
+
+output "address" {
+  description = "Host name of the database (RATES_DB_HOST)."
+  value       = aws_db_instance.this.address
+}
+
+output "port" {
+  description = "Port of the database (RATES_DB_PORT)."
+  value       = aws_db_instance.this.port
+}
+
+output "db_name" {
+  description = "Name of the application database (RATES_DB_NAME)."
+  value       = aws_db_instance.this.db_name
+}
+
+output "master_username" {
+  description = "Master user name, used only by the migrate and import one-off tasks."
+  value       = aws_db_instance.this.username
+}
+
+output "master_secret_arn" {
+  description = "ARN of the RDS-managed Secrets Manager secret with the master password (JSON key \"password\")."
+  value       = aws_db_instance.this.master_user_secret[0].secret_arn
+}
+
+output "login_secret_arns" {
+  description = "Map of application LOGIN role name (rates_api, rates_worker) to its Secrets Manager secret ARN (JSON key \"password\")."
+  value       = { for role, secret in aws_secretsmanager_secret.login : role => secret.arn }
+}
+
+output "kms_key_arn" {
+  description = "KMS key that encrypts the database storage and all database secrets; readers of the secrets need kms:Decrypt on it."
+  value       = aws_kms_key.database.arn
+}

@@ -1,0 +1,368 @@
+# GitHub -> CodeBuild (tests, image, artifacts) -> migrate one-off task -> CodeDeploy ECS
+# blue/green for the API (auto rollback on failure and on alarm) -> release (worker service and
+# Lambda functions on the new image). IAM is in iam.tf, the artifact bucket in artifacts.tf.
+
+data "aws_caller_identity" "current" {}
+
+data "aws_region" "current" {}
+
+data "aws_partition" "current" {}
+
+locals {
+  account_id = data.aws_caller_identity.current.account_id
+  region     = data.aws_region.current.name
+  partition  = data.aws_partition.current.partition
+
+  source_artifact = "source_output"
+  build_artifact  = "build_output"
+}
+
+resource "aws_kms_key" "pipeline" {
+  description             = "${var.name} pipeline artifacts and build logs"
+  enable_key_rotation     = true
+  deletion_window_in_days = var.kms_deletion_window_days
+
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid       = "AccountAdministers"
+        Effect    = "Allow"
+        Principal = { AWS = "arn:${local.partition}:iam::${local.account_id}:root" }
+        Action    = "kms:*"
+        Resource  = "*"
+      },
+      {
+        Sid       = "CloudWatchLogsUse"
+        Effect    = "Allow"
+        Principal = { Service = "logs.${local.region}.amazonaws.com" }
+        Action    = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
+        Resource  = "*"
+        Condition = {
+          ArnLike = {
+            "kms:EncryptionContext:aws:logs:arn" = "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:*"
+          }
+        }
+      },
+    ]
+  })
+}
+
+resource "aws_kms_alias" "pipeline" {
+  name          = "alias/${var.name}-pipeline"
+  target_key_id = aws_kms_key.pipeline.key_id
+}
+
+# Created PENDING: a person completes the GitHub handshake once in the console (see README).
+resource "aws_codestarconnections_connection" "github" {
+  name          = "${var.name}-github"
+  provider_type = "GitHub"
+}
+
+resource "aws_cloudwatch_log_group" "codebuild" {
+  #checkov:skip=CKV_AWS_338:Retention is the per-environment variable log_retention_days (365 in prod, shorter in dev/staging to save cost).
+  name              = "/codebuild/${var.name}"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = aws_kms_key.pipeline.arn
+}
+
+resource "aws_codebuild_project" "build" {
+  #checkov:skip=CKV_AWS_316:docker build needs privileged mode; the project only builds this repository's pipeline source, never untrusted pull requests.
+  name           = "${var.name}-build"
+  description    = "Run .ci/run, build and push the image, write the deployment artifacts"
+  service_role   = aws_iam_role.build.arn
+  encryption_key = aws_kms_key.pipeline.arn
+  build_timeout  = 60
+
+  source {
+    type      = "CODEPIPELINE"
+    buildspec = var.buildspec_path
+  }
+
+  artifacts {
+    type = "CODEPIPELINE"
+  }
+
+  environment {
+    type            = "LINUX_CONTAINER"
+    compute_type    = var.build_compute_type
+    image           = "aws/codebuild/standard:7.0"
+    privileged_mode = true
+
+    environment_variable {
+      name  = "ECR_REPOSITORY_URL"
+      value = var.repository_url
+    }
+
+    environment_variable {
+      name  = "API_TASK_FAMILY"
+      value = var.task_families["api"]
+    }
+  }
+
+  logs_config {
+    cloudwatch_logs {
+      group_name  = aws_cloudwatch_log_group.codebuild.name
+      stream_name = "build"
+    }
+
+    s3_logs {
+      status = "DISABLED"
+    }
+  }
+}
+
+resource "aws_codebuild_project" "deploy" {
+  name           = "${var.name}-deploy-step"
+  description    = "STEP=migrate: run the migrate one-off task on the new image; STEP=release: roll the worker and Lambda functions forward"
+  service_role   = aws_iam_role.deploy.arn
+  encryption_key = aws_kms_key.pipeline.arn
+  build_timeout  = 30
+
+  source {
+    type      = "CODEPIPELINE"
+    buildspec = var.deploy_buildspec_path
+  }
+
+  artifacts {
+    type = "CODEPIPELINE"
+  }
+
+  environment {
+    type         = "LINUX_CONTAINER"
+    compute_type = "BUILD_GENERAL1_SMALL"
+    image        = "aws/codebuild/standard:7.0"
+
+    environment_variable {
+      name  = "CLUSTER"
+      value = var.cluster_name
+    }
+
+    environment_variable {
+      name  = "MIGRATE_TASK_FAMILY"
+      value = var.task_families["migrate"]
+    }
+
+    environment_variable {
+      name  = "WORKER_TASK_FAMILY"
+      value = var.task_families["worker"]
+    }
+
+    environment_variable {
+      name  = "WORKER_SERVICE"
+      value = var.worker_service_name
+    }
+
+    environment_variable {
+      name  = "SUBNETS"
+      value = join(",", var.private_subnet_ids)
+    }
+
+    environment_variable {
+      name  = "SECURITY_GROUP"
+      value = var.migrate_security_group_id
+    }
+
+    environment_variable {
+      name  = "LAMBDA_FUNCTIONS"
+      value = join(" ", values(var.lambda_function_names))
+    }
+
+    environment_variable {
+      name  = "BUILD_ARTIFACT"
+      value = local.build_artifact
+    }
+  }
+
+  logs_config {
+    cloudwatch_logs {
+      group_name  = aws_cloudwatch_log_group.codebuild.name
+      stream_name = "deploy"
+    }
+
+    s3_logs {
+      status = "DISABLED"
+    }
+  }
+}
+
+resource "aws_codedeploy_app" "this" {
+  name             = var.name
+  compute_platform = "ECS"
+}
+
+resource "aws_codedeploy_deployment_group" "api" {
+  app_name               = aws_codedeploy_app.this.name
+  deployment_group_name  = "${var.name}-api"
+  service_role_arn       = aws_iam_role.codedeploy.arn
+  deployment_config_name = var.deployment_config_name
+
+  deployment_style {
+    deployment_type   = "BLUE_GREEN"
+    deployment_option = "WITH_TRAFFIC_CONTROL"
+  }
+
+  blue_green_deployment_config {
+    deployment_ready_option {
+      action_on_timeout = "CONTINUE_DEPLOYMENT"
+    }
+
+    terminate_blue_instances_on_deployment_success {
+      action                           = "TERMINATE"
+      termination_wait_time_in_minutes = var.termination_wait_minutes
+    }
+  }
+
+  auto_rollback_configuration {
+    enabled = true
+    events  = ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM"]
+  }
+
+  alarm_configuration {
+    enabled = true
+    alarms  = var.rollback_alarm_names
+  }
+
+  ecs_service {
+    cluster_name = var.cluster_name
+    service_name = var.api_service_name
+  }
+
+  load_balancer_info {
+    target_group_pair_info {
+      prod_traffic_route {
+        listener_arns = [var.prod_listener_arn]
+      }
+
+      test_traffic_route {
+        listener_arns = [var.test_listener_arn]
+      }
+
+      target_group {
+        name = var.blue_target_group_name
+      }
+
+      target_group {
+        name = var.green_target_group_name
+      }
+    }
+  }
+}
+
+resource "aws_codepipeline" "this" {
+  name     = var.name
+  role_arn = aws_iam_role.pipeline.arn
+
+  artifact_store {
+    type     = "S3"
+    location = aws_s3_bucket.artifacts.id
+
+    encryption_key {
+      type = "KMS"
+      id   = aws_kms_key.pipeline.arn
+    }
+  }
+
+  stage {
+    name = "Source"
+
+    action {
+      name             = "GitHub"
+      category         = "Source"
+      owner            = "AWS"
+      provider         = "CodeStarSourceConnection"
+      version          = "1"
+      output_artifacts = [local.source_artifact]
+
+      configuration = {
+        ConnectionArn        = aws_codestarconnections_connection.github.arn
+        FullRepositoryId     = var.github_repository
+        BranchName           = var.github_branch
+        OutputArtifactFormat = "CODE_ZIP"
+        DetectChanges        = "true"
+      }
+    }
+  }
+
+  stage {
+    name = "Build"
+
+    action {
+      name             = "TestBuildPush"
+      category         = "Build"
+      owner            = "AWS"
+      provider         = "CodeBuild"
+      version          = "1"
+      input_artifacts  = [local.source_artifact]
+      output_artifacts = [local.build_artifact]
+
+      configuration = {
+        ProjectName = aws_codebuild_project.build.name
+      }
+    }
+  }
+
+  # Migrations run before any traffic reaches the new code; they are backward compatible
+  # (expand, then contract), so the old task set keeps working against the new schema.
+  stage {
+    name = "Migrate"
+
+    action {
+      name            = "MigrateOneOffTask"
+      category        = "Build"
+      owner           = "AWS"
+      provider        = "CodeBuild"
+      version         = "1"
+      input_artifacts = [local.source_artifact, local.build_artifact]
+
+      configuration = {
+        ProjectName          = aws_codebuild_project.deploy.name
+        PrimarySource        = local.source_artifact
+        EnvironmentVariables = jsonencode([{ name = "STEP", value = "migrate", type = "PLAINTEXT" }])
+      }
+    }
+  }
+
+  stage {
+    name = "Deploy"
+
+    action {
+      name            = "ApiBlueGreen"
+      category        = "Deploy"
+      owner           = "AWS"
+      provider        = "CodeDeployToECS"
+      version         = "1"
+      input_artifacts = [local.build_artifact]
+
+      configuration = {
+        ApplicationName                = aws_codedeploy_app.this.name
+        DeploymentGroupName            = aws_codedeploy_deployment_group.api.deployment_group_name
+        TaskDefinitionTemplateArtifact = local.build_artifact
+        TaskDefinitionTemplatePath     = "taskdef.json"
+        AppSpecTemplateArtifact        = local.build_artifact
+        AppSpecTemplatePath            = "appspec.yaml"
+        Image1ArtifactName             = local.build_artifact
+        Image1ContainerName            = "IMAGE1_NAME"
+      }
+    }
+  }
+
+  stage {
+    name = "Release"
+
+    action {
+      name            = "WorkerAndLambdas"
+      category        = "Build"
+      owner           = "AWS"
+      provider        = "CodeBuild"
+      version         = "1"
+      input_artifacts = [local.source_artifact, local.build_artifact]
+
+      configuration = {
+        ProjectName          = aws_codebuild_project.deploy.name
+        PrimarySource        = local.source_artifact
+        EnvironmentVariables = jsonencode([{ name = "STEP", value = "release", type = "PLAINTEXT" }])
+      }
+    }
+  }
+}

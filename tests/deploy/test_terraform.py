@@ -1,0 +1,1146 @@
+"""Static checks of the AWS deployment under deploy/: structure, environment parity, security
+invariants, checkov, the pipeline files, and `terraform validate` where the registry is reachable.
+
+The security checks walk the HCL parsed by python-hcl2 and are themselves tested on a small bad
+configuration, so a check that silently stopped matching would fail here too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import hcl2
+import pytest
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TF_ROOT = REPO_ROOT / "deploy" / "terraform"
+AWS_DIR = REPO_ROOT / "deploy" / "aws"
+MODULES = ("network", "database", "service", "ingestion", "monitoring", "pipeline")
+ENVS = ("dev", "staging", "prod")
+MODULE_FILES = ("main.tf", "variables.tf", "outputs.tf", "versions.tf", "README.md")
+ENV_FILES = (
+    "main.tf",
+    "variables.tf",
+    "outputs.tf",
+    "versions.tf",
+    "backend.tf",
+    "terraform.tfvars",
+)
+# Environments differ only by terraform.tfvars and the state key in backend.tf.
+ENV_IDENTICAL_FILES = ("main.tf", "variables.tf", "outputs.tf", "versions.tf")
+
+WORLD = frozenset({"0.0.0.0/0", "::/0"})
+ALB_WORLD_PORTS = frozenset({80, 443})
+SECRET_LIKE = re.compile(r"PASSWORD|SECRET|TOKEN", re.IGNORECASE)
+SSE_ALGORITHMS = frozenset({"AES256", "aws:kms", "aws:kms:dsse"})
+CHECKOV_INSTALL_HINT = (
+    "checkov not found: install it into its own venv (its pins clash with the project's): "
+    "python3 -m venv .venv-checkov && .venv-checkov/bin/pip install checkov "
+    "(or point CHECKOV_BIN at a checkov binary)"
+)
+# Lines of `terraform init` output that mean "no network", the only reason to skip validate.
+NETWORK_ERRORS = (
+    "could not connect to registry",
+    "no such host",
+    "dial tcp",
+    "i/o timeout",
+    "network is unreachable",
+    "connection refused",
+    "tls handshake timeout",
+    "context deadline exceeded",
+    "temporary failure in name resolution",
+)
+
+
+# --- Parsing ------------------------------------------------------------------------------------
+
+
+def _unquote(text: str) -> str:
+    """python-hcl2 >= 5 keeps string quotes ('"x"'); older versions drop them."""
+    if len(text) >= 2 and text[0] == '"' and text[-1] == '"':
+        return text[1:-1]
+    return text
+
+
+def normalize(node: Any) -> Any:
+    """Strip quotes and parser metadata (``__is_block__``) so all hcl2 versions look alike."""
+    if isinstance(node, dict):
+        return {_unquote(k): normalize(v) for k, v in node.items() if not k.startswith("__")}
+    if isinstance(node, list):
+        return [normalize(item) for item in node]
+    if isinstance(node, str):
+        return _unquote(node)
+    return node
+
+
+def parse_hcl(text: str) -> dict[str, Any]:
+    """Parse HCL text into normalized Python data."""
+    document: dict[str, Any] = normalize(hcl2.loads(text))
+    return document
+
+
+def tf_files() -> list[Path]:
+    """Every .tf and .tfvars file under deploy/terraform (provider caches excluded)."""
+    files = [*TF_ROOT.rglob("*.tf"), *TF_ROOT.rglob("*.tfvars")]
+    return sorted(p for p in files if ".terraform" not in p.parts)
+
+
+@cache
+def parsed(path: Path) -> dict[str, Any]:
+    """The normalized parse of one file, cached for the session."""
+    return parse_hcl(path.read_text(encoding="utf-8"))
+
+
+def directory_docs(directory: Path) -> list[dict[str, Any]]:
+    """Parsed .tf files of one Terraform directory (a module or an environment)."""
+    return [parsed(p) for p in sorted(directory.glob("*.tf"))]
+
+
+def blocks(docs: list[dict[str, Any]], kind: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(label, body) of every one-label block of a kind: variable, output, module."""
+    for doc in docs:
+        for entry in doc.get(kind, []):
+            yield from entry.items()
+
+
+@dataclass(frozen=True)
+class Resource:
+    """One `resource "type" "name"` block of a Terraform directory."""
+
+    where: str
+    type: str
+    name: str
+    body: dict[str, Any]
+
+    @property
+    def address(self) -> str:
+        return f"{self.where}/{self.type}.{self.name}"
+
+
+def resources(docs: list[dict[str, Any]], where: str) -> list[Resource]:
+    """Every resource block of a directory."""
+    found = []
+    for doc in docs:
+        for entry in doc.get("resource", []):
+            for rtype, named in entry.items():
+                for name, body in named.items():
+                    found.append(Resource(where, rtype, name, body))
+    return found
+
+
+def locals_of(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    """All `locals` of a directory merged into one mapping."""
+    merged: dict[str, Any] = {}
+    for doc in docs:
+        for block in doc.get("locals", []):
+            merged.update(block)
+    return merged
+
+
+def variable_defaults(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Defaults of a directory's variables (those that have one)."""
+    return {name: body["default"] for name, body in blocks(docs, "variable") if "default" in body}
+
+
+def walk(node: Any) -> Iterator[Any]:
+    """Every value nested in parsed HCL, depth first, the node itself included."""
+    yield node
+    if isinstance(node, dict):
+        for value in node.values():
+            yield from walk(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from walk(value)
+
+
+def first_block(body: dict[str, Any], name: str) -> dict[str, Any]:
+    """The first nested block of a name (hcl2 gives blocks as lists), or {}."""
+    value = body.get(name, [])
+    if isinstance(value, list):
+        return value[0] if value and isinstance(value[0], dict) else {}
+    return value if isinstance(value, dict) else {}
+
+
+# --- Security invariants --------------------------------------------------------------------------
+
+
+def referenced(expression: Any, rtype: str) -> set[str]:
+    """Names of `rtype` resources an expression (string or list of strings) refers to."""
+    pattern = re.compile(rf"\b{re.escape(rtype)}\.([A-Za-z0-9_-]+)")
+    texts = expression if isinstance(expression, list) else [expression]
+    return {m for text in texts if isinstance(text, str) for m in pattern.findall(text)}
+
+
+def as_int(value: Any, defaults: dict[str, Any], local_values: dict[str, Any]) -> int | None:
+    """A port number: a literal, or a variable default / local that is one; None if unprovable."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        if value.strip().lstrip("-").isdigit():
+            return int(value)
+        match = re.fullmatch(r"\$\{(var|local)\.([A-Za-z0-9_]+)\}", value.strip())
+        if match:
+            table = defaults if match.group(1) == "var" else local_values
+            if match.group(2) in table:
+                return as_int(table[match.group(2)], {}, {})
+    return None
+
+
+def as_list(value: Any) -> list[Any]:
+    """An attribute that may be a single value or a list, as a list."""
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+@dataclass(frozen=True)
+class Ingress:
+    """One ingress rule, whichever of the three Terraform spellings declared it."""
+
+    address: str
+    security_group: str | None
+    sources: frozenset[str]
+    protocol: str
+    from_port: int | None
+    to_port: int | None
+
+
+def ingress_rules(
+    found: list[Resource], defaults: dict[str, Any], local_values: dict[str, Any]
+) -> tuple[list[Ingress], list[str]]:
+    """All ingress rules of a directory, and findings for rules that cannot be verified."""
+    rules: list[Ingress] = []
+    problems: list[str] = []
+
+    def port(value: Any) -> int | None:
+        return as_int(value, defaults, local_values)
+
+    for r in found:
+        if r.type == "aws_security_group":
+            for rule in as_list(r.body.get("ingress")):
+                sources = [
+                    *as_list(rule.get("cidr_blocks")),
+                    *as_list(rule.get("ipv6_cidr_blocks")),
+                ]
+                rules.append(
+                    Ingress(
+                        r.address,
+                        r.name,
+                        frozenset(str(s) for s in sources),
+                        str(rule.get("protocol", "")),
+                        port(rule.get("from_port")),
+                        port(rule.get("to_port")),
+                    )
+                )
+            for dynamic in as_list(r.body.get("dynamic")):
+                if "ingress" in dynamic:
+                    problems.append(f"{r.address}: dynamic ingress blocks cannot be verified")
+        elif r.type == "aws_security_group_rule" and r.body.get("type") == "ingress":
+            sources = [
+                *as_list(r.body.get("cidr_blocks")),
+                *as_list(r.body.get("ipv6_cidr_blocks")),
+            ]
+            rules.append(
+                Ingress(
+                    r.address,
+                    next(
+                        iter(referenced(r.body.get("security_group_id"), "aws_security_group")),
+                        None,
+                    ),
+                    frozenset(str(s) for s in sources),
+                    str(r.body.get("protocol", "")),
+                    port(r.body.get("from_port")),
+                    port(r.body.get("to_port")),
+                )
+            )
+        elif r.type == "aws_vpc_security_group_ingress_rule":
+            sources = [*as_list(r.body.get("cidr_ipv4")), *as_list(r.body.get("cidr_ipv6"))]
+            rules.append(
+                Ingress(
+                    r.address,
+                    next(
+                        iter(referenced(r.body.get("security_group_id"), "aws_security_group")),
+                        None,
+                    ),
+                    frozenset(str(s) for s in sources),
+                    str(r.body.get("ip_protocol", "")),
+                    port(r.body.get("from_port")),
+                    port(r.body.get("to_port")),
+                )
+            )
+    return rules, problems
+
+
+def _interpolation_end(text: str, start: int) -> int:
+    """Index of the `}` closing the `${` at `start` (braces balanced)."""
+    depth = 0
+    for index in range(start + 1, len(text)):
+        if text[index] == "{":
+            depth += 1
+        elif text[index] == "}":
+            depth -= 1
+            if depth == 0:
+                return index
+    return len(text) - 1
+
+
+def inline_objects(text: str) -> list[dict[str, str]]:
+    """Innermost object literals written inside an expression string, as {key: raw value}.
+
+    hcl2 leaves expressions such as `jsonencode([{ name = "X", value = "${var.y}" }])` or
+    `concat(local.env, [{ name = "X", value = "y" }])` as text; this reads their objects.
+    Template interpolations inside them are kept verbatim in the values.
+    """
+    if text.startswith("${") and _interpolation_end(text, 0) == len(text) - 1:
+        text = text[2:-1]
+    saved: list[str] = []
+    plain: list[str] = []
+    index = 0
+    while index < len(text):
+        if text.startswith("${", index):
+            end = _interpolation_end(text, index)
+            saved.append(text[index : end + 1])
+            plain.append(f"\x00{len(saved) - 1}\x00")
+            index = end + 1
+        else:
+            plain.append(text[index])
+            index += 1
+
+    def restore(value: str) -> str:
+        return re.sub(r"\x00(\d+)\x00", lambda m: saved[int(m.group(1))], value)
+
+    objects = []
+    for body in re.findall(r"\{([^{}]*)\}", "".join(plain)):
+        pairs = re.findall(
+            r"""(?:^|[\s,])"?([A-Za-z_][A-Za-z0-9_]*)"?\s*[=:]\s*("[^"]*"|[^,\s][^,]*)""", body
+        )
+        if pairs:
+            objects.append({key: restore(_unquote(value.strip())) for key, value in pairs})
+    return objects
+
+
+def objects_having(root: Any, *keys: str) -> list[dict[str, Any]]:
+    """Objects under `root` (parsed, or written inline in expressions) that have all `keys`."""
+    found: list[dict[str, Any]] = []
+    for node in walk(root):
+        if isinstance(node, dict) and all(key in node for key in keys):
+            found.append(node)
+        elif isinstance(node, str) and "{" in node:
+            found += [obj for obj in inline_objects(node) if all(key in obj for key in keys)]
+    return found
+
+
+def environment_names(docs: list[dict[str, Any]], found: list[Resource]) -> list[str]:
+    """Names of every ECS `environment` entry ({name, value} objects) in a directory.
+
+    Looks at objects in `locals` and in task definitions, parsed or written inline inside
+    expressions (e.g. `concat(local.env, [{ name = "X", value = "y" }])`).
+    """
+    roots: list[Any] = [
+        locals_of(docs),
+        *(r.body for r in found if r.type == "aws_ecs_task_definition"),
+    ]
+    return [str(obj["name"]) for root in roots for obj in objects_having(root, "name", "value")]
+
+
+def security_findings(docs: list[dict[str, Any]], where: str) -> list[str]:
+    """Violations of the security invariants in one Terraform directory (empty when clean)."""
+    found = resources(docs, where)
+    defaults = variable_defaults(docs)
+    local_values = locals_of(docs)
+    findings: list[str] = []
+
+    # Databases: never public, always encrypted.
+    for r in found:
+        if r.type in ("aws_db_instance", "aws_rds_cluster"):
+            if r.body.get("publicly_accessible", False) is not False:
+                findings.append(
+                    f"{r.address}: publicly_accessible must be absent or literally false"
+                )
+            if r.body.get("storage_encrypted") is not True:
+                findings.append(f"{r.address}: storage_encrypted must be literally true")
+
+    # No hosts to SSH into.
+    for r in found:
+        if r.type in ("aws_instance", "aws_key_pair"):
+            findings.append(f"{r.address}: no EC2 instances or key pairs (no bastion, no SSH)")
+
+    # Ingress: nothing on port 22; the world only reaches the ALB's security group on 80/443.
+    alb_groups = {
+        name
+        for r in found
+        if r.type in ("aws_lb", "aws_alb")
+        for name in referenced(r.body.get("security_groups"), "aws_security_group")
+    }
+    rules, problems = ingress_rules(found, defaults, local_values)
+    findings += problems
+    for rule in rules:
+        all_ports = rule.protocol in ("-1", "all")
+        if not all_ports and (rule.from_port is None or rule.to_port is None):
+            findings.append(f"{rule.address}: ingress port cannot be proven (use a literal)")
+            continue
+        if all_ports or (
+            rule.from_port is not None
+            and rule.to_port is not None
+            and rule.from_port <= 22 <= rule.to_port
+        ):
+            findings.append(f"{rule.address}: ingress includes port 22 (no SSH anywhere)")
+        world = sorted(rule.sources & WORLD)
+        if world:
+            on_alb = rule.security_group in alb_groups
+            ports_ok = (
+                not all_ports
+                and rule.from_port == rule.to_port
+                and rule.from_port in ALB_WORLD_PORTS
+            )
+            if not (on_alb and ports_ok):
+                findings.append(
+                    f"{rule.address}: ingress from {', '.join(world)} is only allowed on the ALB's "
+                    f"security group, ports 80/443"
+                )
+
+    # Buckets: public access block (all four), default encryption, versioning enabled.
+    companions: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for r in found:
+        for bucket in referenced(r.body.get("bucket"), "aws_s3_bucket"):
+            companions.setdefault(bucket, {}).setdefault(r.type, []).append(r.body)
+    for r in found:
+        if r.type != "aws_s3_bucket":
+            continue
+        mine = companions.get(r.name, {})
+        blocks_ok = any(
+            all(
+                pab.get(flag) is True
+                for flag in (
+                    "block_public_acls",
+                    "block_public_policy",
+                    "ignore_public_acls",
+                    "restrict_public_buckets",
+                )
+            )
+            for pab in mine.get("aws_s3_bucket_public_access_block", [])
+        )
+        if not blocks_ok:
+            findings.append(
+                f"{r.address}: needs an aws_s3_bucket_public_access_block with all four flags true"
+            )
+        sse_ok = any(
+            first_block(first_block(sse, "rule"), "apply_server_side_encryption_by_default").get(
+                "sse_algorithm"
+            )
+            in SSE_ALGORITHMS
+            for sse in mine.get("aws_s3_bucket_server_side_encryption_configuration", [])
+        )
+        if not sse_ok:
+            findings.append(
+                f"{r.address}: needs an aws_s3_bucket_server_side_encryption_configuration"
+            )
+        versioning_ok = any(
+            first_block(v, "versioning_configuration").get("status") == "Enabled"
+            for v in mine.get("aws_s3_bucket_versioning", [])
+        )
+        if not versioning_ok:
+            findings.append(f"{r.address}: needs aws_s3_bucket_versioning with status Enabled")
+
+    # ECS: passwords, secrets and tokens only through `secrets`, never `environment`.
+    task_definitions = [r for r in found if r.type == "aws_ecs_task_definition"]
+    if task_definitions:
+        names = environment_names(docs, found)
+        if not names:
+            findings.append(
+                f"{where}: task definitions found but no environment entries could be read; "
+                "build container definitions from literal objects (e.g. jsonencode(local.x))"
+            )
+        for name in names:
+            if SECRET_LIKE.search(name):
+                findings.append(f"{where}: {name} is passed in `environment`; use ECS `secrets`")
+        for r in task_definitions:
+            definitions = r.body.get("container_definitions", "")
+            if not (isinstance(definitions, str) and re.search(r"jsonencode\(", definitions)):
+                findings.append(
+                    f"{r.address}: container_definitions must be jsonencode(...) to be checked"
+                )
+    return findings
+
+
+def terraform_directories() -> list[Path]:
+    """All modules and environments."""
+    return [*(TF_ROOT / "modules" / m for m in MODULES), *(TF_ROOT / "envs" / e for e in ENVS)]
+
+
+# --- Structure ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", tf_files(), ids=lambda p: str(p.relative_to(TF_ROOT)))
+def test_every_terraform_file_parses(path: Path) -> None:
+    """Every .tf and .tfvars file is valid HCL2 for python-hcl2."""
+    assert isinstance(parsed(path), dict)
+
+
+def test_there_is_terraform_to_check() -> None:
+    """The module and environment directories exist, so no check below passes vacuously."""
+    missing = [str(d.relative_to(REPO_ROOT)) for d in terraform_directories() if not d.is_dir()]
+    assert not missing, f"missing Terraform directories: {missing}"
+    assert len(tf_files()) >= len(MODULES) * 4 + len(ENVS) * 6
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_module_has_standard_files(module: str) -> None:
+    """Each module has main.tf, variables.tf, outputs.tf, versions.tf and README.md."""
+    directory = TF_ROOT / "modules" / module
+    missing = [name for name in MODULE_FILES if not (directory / name).is_file()]
+    assert not missing, f"modules/{module} lacks {missing}"
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_environment_has_standard_files(env: str) -> None:
+    """Each environment has the module files plus backend.tf and terraform.tfvars."""
+    directory = TF_ROOT / "envs" / env
+    missing = [name for name in ENV_FILES if not (directory / name).is_file()]
+    assert not missing, f"envs/{env} lacks {missing}"
+
+
+@pytest.mark.parametrize(
+    "directory", terraform_directories(), ids=lambda d: f"{d.parent.name}/{d.name}"
+)
+def test_variables_have_type_and_description(directory: Path) -> None:
+    """Every variable declares a type and a non-empty description."""
+    docs = directory_docs(directory)
+    variables = list(blocks(docs, "variable"))
+    assert variables, f"{directory.name} declares no variables"
+    bad = [
+        name
+        for name, body in variables
+        if "type" not in body or not str(body.get("description", "")).strip()
+    ]
+    assert not bad, f"variables without type or description in {directory.name}: {bad}"
+
+
+@pytest.mark.parametrize(
+    "directory", terraform_directories(), ids=lambda d: f"{d.parent.name}/{d.name}"
+)
+def test_outputs_have_description(directory: Path) -> None:
+    """Every output has a non-empty description."""
+    outputs = list(blocks(directory_docs(directory), "output"))
+    assert outputs, f"{directory.name} declares no outputs"
+    bad = [name for name, body in outputs if not str(body.get("description", "")).strip()]
+    assert not bad, f"outputs without description in {directory.name}: {bad}"
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_module_readme_lists_inputs_and_outputs(module: str) -> None:
+    """A module's README names every one of its variables and outputs."""
+    directory = TF_ROOT / "modules" / module
+    docs = directory_docs(directory)
+    readme = (directory / "README.md").read_text(encoding="utf-8")
+    names = [name for name, _ in blocks(docs, "variable")] + [
+        name for name, _ in blocks(docs, "output")
+    ]
+    missing = [name for name in names if f"`{name}`" not in readme]
+    assert not missing, f"modules/{module}/README.md does not mention {missing}"
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_module_is_reusable(module: str) -> None:
+    """Modules configure no provider or backend, pin AWS provider 5.x, have a resource `this`."""
+    directory = TF_ROOT / "modules" / module
+    docs = directory_docs(directory)
+    assert not any(doc.get("provider") for doc in docs), f"modules/{module} configures a provider"
+    terraform_blocks = [block for doc in docs for block in doc.get("terraform", [])]
+    assert not any("backend" in block for block in terraform_blocks), (
+        f"modules/{module} has a backend"
+    )
+    required = [p for block in terraform_blocks for p in as_list(block.get("required_providers"))]
+    aws = next((p["aws"] for p in required if "aws" in p), None)
+    assert aws and aws.get("source") == "hashicorp/aws", (
+        f"modules/{module} does not require hashicorp/aws"
+    )
+    assert re.fullmatch(r"~>\s*5(\.\d+)*", str(aws.get("version", ""))), (
+        f"AWS provider must be ~> 5.x: {aws}"
+    )
+    assert any(r.name == "this" for r in resources(docs, module)), (
+        f"modules/{module} has no resource named this"
+    )
+
+
+# --- References (what `terraform validate` would catch, without providers) -------------
+
+
+def expressions(node: Any, skip_keys: frozenset[str] = frozenset({"description"})) -> Iterator[str]:
+    """The text of every `${...}` expression in parsed HCL, descriptions excluded."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key not in skip_keys:
+                yield from expressions(value, skip_keys)
+    elif isinstance(node, list):
+        for value in node:
+            yield from expressions(value, skip_keys)
+    elif isinstance(node, str):
+        index = node.find("${")
+        while index != -1:
+            end = _interpolation_end(node, index)
+            yield node[index + 2 : end]
+            index = node.find("${", end)
+
+
+REFERENCE = re.compile(
+    r"(?<![\w.])(?:(var|local)\.([A-Za-z0-9_]+)"
+    r"|data\.([a-z0-9_]+)\.([A-Za-z0-9_]+)"
+    r"|module\.([A-Za-z0-9_]+)\.([A-Za-z0-9_]+)"
+    r"|((?:aws|random)_[a-z0-9_]+)\.([A-Za-z0-9_]+))"
+)
+
+
+def unresolved_references(directory: Path) -> list[str]:
+    """References to undeclared variables, locals, resources, data sources or module outputs."""
+    docs = directory_docs(directory)
+    variables = {name for name, _ in blocks(docs, "variable")}
+    local_names = set(locals_of(docs))
+    declared = {(r.type, r.name) for r in resources(docs, directory.name)}
+    data_sources = {
+        (dtype, name)
+        for doc in docs
+        for entry in doc.get("data", [])
+        for dtype, named in entry.items()
+        for name in named
+    }
+    module_outputs = {}
+    for name, body in blocks(docs, "module"):
+        source = (directory / str(body.get("source", ""))).resolve()
+        module_outputs[name] = {output for output, _ in blocks(directory_docs(source), "output")}
+    problems = []
+    for doc in docs:
+        for text in expressions(doc):
+            for m in REFERENCE.finditer(text):
+                kind, name, dtype, dname, module, output, rtype, rname = m.groups()
+                if kind == "var" and name not in variables:
+                    problems.append(f"var.{name}")
+                elif kind == "local" and name not in local_names:
+                    problems.append(f"local.{name}")
+                elif dtype and (dtype, dname) not in data_sources:
+                    problems.append(f"data.{dtype}.{dname}")
+                elif module and output not in module_outputs.get(module, set()):
+                    problems.append(f"module.{module}.{output}")
+                elif rtype and (rtype, rname) not in declared:
+                    problems.append(f"{rtype}.{rname}")
+    return sorted(set(problems))
+
+
+@pytest.mark.parametrize(
+    "directory", terraform_directories(), ids=lambda d: f"{d.parent.name}/{d.name}"
+)
+def test_references_resolve(directory: Path) -> None:
+    """Every var., local., data., module. and resource reference names something declared."""
+    problems = unresolved_references(directory)
+    assert not problems, f"{directory.name} refers to undeclared {problems}"
+
+
+def test_reference_check_catches_typos(tmp_path: Path) -> None:
+    """The reference check reports misspelt variables, locals, resources and data sources."""
+    (tmp_path / "main.tf").write_text(
+        'variable "real" {\n  type = string\n}\n'
+        "locals {\n  ok = var.real\n}\n"
+        'resource "aws_sqs_queue" "q" {\n'
+        "  name   = var.missing\n"
+        "  policy = local.nope\n"
+        "  tags   = { a = aws_sns_topic.ghost.arn, b = data.aws_region.none.name }\n"
+        "}\n",
+        encoding="utf-8",
+    )
+    assert unresolved_references(tmp_path) == [
+        "aws_sns_topic.ghost",
+        "data.aws_region.none",
+        "local.nope",
+        "var.missing",
+    ]
+
+
+def test_module_calls_match_module_variables() -> None:
+    """Each environment passes only declared module inputs and every input without a default."""
+    docs = directory_docs(TF_ROOT / "envs" / "dev")
+    for name, body in blocks(docs, "module"):
+        module_docs = directory_docs(TF_ROOT / "modules" / name)
+        declared = {var: spec for var, spec in blocks(module_docs, "variable")}
+        passed = set(body) - {"source", "depends_on", "providers", "count", "for_each"}
+        unknown = sorted(passed - set(declared))
+        missing = sorted(
+            v for v, spec in declared.items() if "default" not in spec and v not in passed
+        )
+        assert not unknown, f"module {name} gets undeclared inputs {unknown}"
+        assert not missing, f"module {name} lacks required inputs {missing}"
+
+
+# --- Environments ---------------------------------------------------------------------------------
+
+
+def test_environments_share_their_code() -> None:
+    """dev, staging and prod share byte-identical code files: they differ only by values."""
+    for name in ENV_IDENTICAL_FILES:
+        contents = {
+            env: (TF_ROOT / "envs" / env / name).read_text(encoding="utf-8") for env in ENVS
+        }
+        different = [env for env in ENVS if contents[env] != contents[ENVS[0]]]
+        assert not different, f"envs/*/{name} differs between {ENVS[0]} and {different}"
+
+
+def test_environments_call_the_same_modules() -> None:
+    """Every environment calls the six modules by the same names, sources and arguments."""
+    calls = {}
+    for env in ENVS:
+        docs = directory_docs(TF_ROOT / "envs" / env)
+        calls[env] = {
+            name: (body.get("source"), sorted(body)) for name, body in blocks(docs, "module")
+        }
+    assert calls["dev"] == calls["staging"] == calls["prod"]
+    sources = {name: source for name, (source, _) in calls["dev"].items()}
+    assert sorted(sources) == sorted(MODULES), f"module calls: {sorted(sources)}"
+    for name, source in sources.items():
+        assert source == f"../../modules/{name}", f"module {name} has source {source}"
+        assert (TF_ROOT / "envs" / "dev" / source).resolve().is_dir()
+
+
+def test_environments_keep_remote_locked_state() -> None:
+    """Each environment keeps encrypted S3 state under its own key, with locking."""
+    keys = set()
+    for env in ENVS:
+        doc = parsed(TF_ROOT / "envs" / env / "backend.tf")
+        backend = first_block(doc["terraform"][0], "backend")
+        s3 = backend.get("s3")
+        assert s3, f"envs/{env}/backend.tf has no s3 backend"
+        assert s3.get("encrypt") is True
+        assert s3.get("use_lockfile") is True or s3.get("dynamodb_table"), (
+            f"envs/{env}: no state locking"
+        )
+        assert env in s3.get("key", ""), (
+            f"envs/{env}: state key {s3.get('key')} does not name the environment"
+        )
+        keys.add(s3["key"])
+    assert len(keys) == len(ENVS)
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_tfvars_set_exactly_the_declared_variables(env: str) -> None:
+    """terraform.tfvars sets every variable without a default and no undeclared one."""
+    docs = directory_docs(TF_ROOT / "envs" / env)
+    declared = {name: body for name, body in blocks(docs, "variable")}
+    values = parsed(TF_ROOT / "envs" / env / "terraform.tfvars")
+    unknown = sorted(set(values) - set(declared))
+    unset = sorted(
+        name for name, body in declared.items() if "default" not in body and name not in values
+    )
+    assert not unknown, f"envs/{env}/terraform.tfvars sets undeclared variables {unknown}"
+    assert not unset, f"envs/{env}/terraform.tfvars leaves {unset} unset"
+    assert values["environment"] == env
+
+
+def test_prod_is_sized_and_protected_like_prod() -> None:
+    """prod is multi-AZ, protected and HTTPS-only; dev and staging are small and sleep at night."""
+    values = {env: parsed(TF_ROOT / "envs" / env / "terraform.tfvars") for env in ENVS}
+    prod = values["prod"]
+    assert prod["db_multi_az"] is True and prod["db_deletion_protection"] is True
+    assert prod["single_nat_gateway"] is False and prod["require_https"] is True
+    assert prod["scale_to_zero_out_of_hours"] is False and prod["allow_destroy"] is False
+    for env in ("dev", "staging"):
+        assert values[env]["db_instance_class"] == "db.t4g.micro"
+        assert values[env]["db_multi_az"] is False
+        assert values[env]["api_cpu"] == 256
+        assert values[env]["scale_to_zero_out_of_hours"] is True
+        assert values[env]["log_retention_days"] < prod["log_retention_days"]
+
+
+# --- Security -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "directory", terraform_directories(), ids=lambda d: f"{d.parent.name}/{d.name}"
+)
+def test_security_invariants_hold(directory: Path) -> None:
+    """No public/unencrypted DB, SSH, open ingress past the ALB, bare bucket or ECS env secret."""
+    findings = security_findings(directory_docs(directory), directory.name)
+    assert not findings, "\n".join(findings)
+
+
+BAD_CONFIG = """
+resource "aws_db_instance" "bad" {
+  publicly_accessible = true
+  storage_encrypted   = false
+}
+resource "aws_rds_cluster" "bad" {
+  engine = "aurora-postgresql"
+}
+resource "aws_security_group" "web" {
+  ingress {
+    from_port   = 22
+    to_port     = 22
+    protocol    = "tcp"
+    cidr_blocks = ["10.0.0.0/8"]
+  }
+}
+resource "aws_vpc_security_group_ingress_rule" "open_db" {
+  security_group_id = aws_security_group.web.id
+  ip_protocol       = "tcp"
+  from_port         = 5432
+  to_port           = 5432
+  cidr_ipv4         = "0.0.0.0/0"
+}
+resource "aws_security_group_rule" "everything" {
+  type              = "ingress"
+  security_group_id = aws_security_group.web.id
+  protocol          = "-1"
+  from_port         = 0
+  to_port           = 0
+  ipv6_cidr_blocks  = ["::/0"]
+}
+resource "aws_s3_bucket" "naked" {
+  bucket = "naked"
+}
+resource "aws_s3_bucket_versioning" "naked" {
+  bucket = aws_s3_bucket.naked.id
+  versioning_configuration {
+    status = "Suspended"
+  }
+}
+locals {
+  containers = [{ name = "api", environment = [{ name = "RATES_DB_PASSWORD", value = "hunter2" }] }]
+}
+resource "aws_ecs_task_definition" "from_locals" {
+  container_definitions = jsonencode(local.containers)
+}
+resource "aws_ecs_task_definition" "inline" {
+  container_definitions = jsonencode([{
+    name        = "w"
+    environment = concat(local.x, [{ value = "${var.token}", name = "INGEST_TOKEN" }])
+  }])
+}
+resource "aws_instance" "bastion" {
+  ami = "ami-12345678"
+}
+"""
+
+GOOD_CONFIG = """
+resource "aws_lb" "public" {
+  security_groups = [aws_security_group.alb.id]
+}
+resource "aws_security_group" "alb" {
+  name = "alb"
+}
+resource "aws_vpc_security_group_ingress_rule" "https" {
+  security_group_id = aws_security_group.alb.id
+  ip_protocol       = "tcp"
+  from_port         = 443
+  to_port           = 443
+  cidr_ipv4         = "0.0.0.0/0"
+}
+resource "aws_vpc_security_group_ingress_rule" "app" {
+  security_group_id            = aws_security_group.alb.id
+  ip_protocol                  = "tcp"
+  from_port                    = var.port
+  to_port                      = var.port
+  referenced_security_group_id = aws_security_group.alb.id
+}
+variable "port" {
+  type        = number
+  description = "port"
+  default     = 8000
+}
+resource "aws_db_instance" "ok" {
+  publicly_accessible = false
+  storage_encrypted   = true
+}
+resource "aws_s3_bucket" "ok" {
+  bucket = "ok"
+}
+resource "aws_s3_bucket_public_access_block" "ok" {
+  bucket                  = aws_s3_bucket.ok.id
+  block_public_acls       = true
+  block_public_policy     = true
+  ignore_public_acls      = true
+  restrict_public_buckets = true
+}
+resource "aws_s3_bucket_server_side_encryption_configuration" "ok" {
+  bucket = aws_s3_bucket.ok.id
+  rule {
+    apply_server_side_encryption_by_default {
+      sse_algorithm = "aws:kms"
+    }
+  }
+}
+resource "aws_s3_bucket_versioning" "ok" {
+  bucket = aws_s3_bucket.ok.id
+  versioning_configuration {
+    status = "Enabled"
+  }
+}
+locals {
+  containers = [{
+    name        = "api"
+    environment = concat(local.common, [{ name = "RATES_DB_USER", value = "rates_api" }])
+    secrets     = [{ name = "RATES_DB_PASSWORD", valueFrom = "${var.secret_arn}:password::" }]
+  }]
+  common = [{ name = "RATES_DB_HOST", value = "db" }]
+}
+resource "aws_ecs_task_definition" "ok" {
+  container_definitions = jsonencode(local.containers)
+}
+"""
+
+
+def test_security_checks_catch_a_bad_configuration() -> None:
+    """Each security check flags its violation in a bad snippet and stays quiet on a good one."""
+    findings = "\n".join(security_findings([parse_hcl(BAD_CONFIG)], "bad"))
+    expected = [
+        "aws_db_instance.bad: publicly_accessible",
+        "aws_db_instance.bad: storage_encrypted",
+        "aws_rds_cluster.bad: storage_encrypted",
+        "aws_security_group.web: ingress includes port 22",
+        "aws_vpc_security_group_ingress_rule.open_db: ingress from 0.0.0.0/0",
+        "aws_security_group_rule.everything: ingress includes port 22",
+        "aws_security_group_rule.everything: ingress from ::/0",
+        "aws_s3_bucket.naked: needs an aws_s3_bucket_public_access_block",
+        "aws_s3_bucket.naked: needs an aws_s3_bucket_server_side_encryption_configuration",
+        "aws_s3_bucket.naked: needs aws_s3_bucket_versioning",
+        "RATES_DB_PASSWORD is passed in `environment`",
+        "INGEST_TOKEN is passed in `environment`",
+        "aws_instance.bastion: no EC2 instances",
+    ]
+    missed = [item for item in expected if item not in findings]
+    assert not missed, f"checks missed {missed}; they reported:\n{findings}"
+    assert security_findings([parse_hcl(GOOD_CONFIG)], "good") == []
+
+
+def test_ecs_secrets_come_from_secrets_manager() -> None:
+    """Every ECS secret is a Secrets Manager ARN plus JSON key; passwords use the key `password`."""
+    docs = directory_docs(TF_ROOT / "modules" / "service")
+    entries = objects_having(locals_of(docs), "name", "valueFrom")
+    names = {entry["name"] for entry in entries}
+    assert {
+        "RATES_DB_PASSWORD",
+        "RATES_INGEST_TOKENS",
+        "RATES_API_DB_PASSWORD",
+        "RATES_WORKER_DB_PASSWORD",
+    } <= names
+    for entry in entries:
+        assert re.fullmatch(
+            r"\$\{.*(secret_arn|secret_arns|secretsmanager_secret).*\}:[a-z]+::", entry["valueFrom"]
+        ), entry
+        if entry["name"].endswith("PASSWORD"):
+            assert entry["valueFrom"].endswith(":password::"), entry
+
+
+def test_containers_follow_the_application_contract() -> None:
+    """Task commands, the API port and the Lambda image settings match what the image expects."""
+    service_locals = locals_of(directory_docs(TF_ROOT / "modules" / "service"))
+    containers = service_locals["containers"]
+    # The image's ENTRYPOINT is `rates`; every container sets its own, so argv is explicit.
+    argv = {
+        kind: containers[kind][0]["entryPoint"] + containers[kind][0]["command"]
+        for kind in ("api", "worker", "migrate", "import")
+    }
+    assert argv["api"][:5] == ["rates", "serve", "--host", "0.0.0.0", "--port"]
+    assert argv["worker"] == ["rates", "worker"]
+    assert argv["migrate"] == ["sh", "-c", "rates db migrate && rates db grant-logins"]
+    assert argv["import"][:3] == ["rates", "db", "load"]
+    assert argv["import"][3].startswith("s3://")
+    ingestion = directory_docs(TF_ROOT / "modules" / "ingestion")
+    functions = locals_of(ingestion)["functions"]
+    assert {f["command"][0] for f in functions.values()} == {
+        "rates.ingest.lambda_handler.handle",
+        "rates.ingest.lambda_handler.report_queue_depth",
+    }
+    (lambda_fn,) = [r for r in resources(ingestion, "ingestion") if r.type == "aws_lambda_function"]
+    assert lambda_fn.body["package_type"] == "Image"
+    assert first_block(lambda_fn.body, "image_config")["entry_point"] == [
+        "python",
+        "-m",
+        "awslambdaric",
+    ]
+    appspec = yaml.safe_load((AWS_DIR / "appspec.yaml").read_text(encoding="utf-8"))
+    balancer = appspec["Resources"][0]["TargetService"]["Properties"]["LoadBalancerInfo"]
+    assert balancer == {"ContainerName": "api", "ContainerPort": 8000}
+
+
+# --- Pipeline files ------------------------------------------------------------------------------
+
+
+def test_pipeline_files_are_consistent() -> None:
+    """Buildspecs run .ci/run first and publish what CodeDeploy reads; pipeline.sh is valid bash."""
+    build = yaml.safe_load((AWS_DIR / "buildspec.yml").read_text(encoding="utf-8"))
+    deploy = yaml.safe_load((AWS_DIR / "buildspec-deploy.yml").read_text(encoding="utf-8"))
+    assert str(build["version"]) == str(deploy["version"]) == "0.2"
+    pre_build = " ".join(build["phases"]["pre_build"]["commands"])
+    assert "bash .ci/run" in pre_build
+    assert set(build["artifacts"]["files"]) >= {"imageDetail.json", "taskdef.json", "appspec.yaml"}
+    assert "pipeline.sh" in " ".join(deploy["phases"]["build"]["commands"])
+    pipeline_vars = variable_defaults(directory_docs(TF_ROOT / "modules" / "pipeline"))
+    for key in ("buildspec_path", "deploy_buildspec_path"):
+        assert (REPO_ROOT / pipeline_vars[key]).is_file(), (
+            f"{key} = {pipeline_vars[key]} does not exist"
+        )
+    script = AWS_DIR / "pipeline.sh"
+    result = subprocess.run(
+        ["bash", "-n", str(script)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+
+
+# --- External tools ------------------------------------------------------------------------------
+
+
+def checkov_binary() -> str:
+    """CHECKOV_BIN, else .venv-checkov/bin/checkov in the repository, else checkov on PATH."""
+    configured = os.environ.get("CHECKOV_BIN")
+    if configured:
+        assert os.access(configured, os.X_OK), (
+            f"CHECKOV_BIN={configured} is not executable. {CHECKOV_INSTALL_HINT}"
+        )
+        return configured
+    local = REPO_ROOT / ".venv-checkov" / "bin" / "checkov"
+    if os.access(local, os.X_OK):
+        return str(local)
+    on_path = shutil.which("checkov")
+    if on_path:
+        return on_path
+    pytest.fail(CHECKOV_INSTALL_HINT)
+
+
+def test_checkov_reports_no_failed_check() -> None:
+    """checkov's Terraform checks pass; each deliberate exception is an explained inline skip."""
+    result = subprocess.run(
+        [
+            checkov_binary(),
+            "--directory",
+            str(TF_ROOT),
+            "--framework",
+            "terraform",
+            "--compact",
+            "--quiet",
+            "--skip-download",
+            "--output",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=REPO_ROOT,
+        timeout=600,
+    )
+    assert result.returncode in (0, 1), (
+        f"checkov crashed ({result.returncode}):\n{result.stderr[-3000:]}"
+    )
+    report = json.loads(result.stdout)
+    reports = report if isinstance(report, list) else [report]
+    summaries = [r["summary"] for r in reports]
+    failed = [
+        f"{c['check_id']} {c['resource']} ({c['file_path']}): {c.get('check_name', '')}"
+        for r in reports
+        for c in r.get("results", {}).get("failed_checks", [])
+    ]
+    assert not failed, "checkov failed checks:\n" + "\n".join(failed)
+    assert sum(s["failed"] for s in summaries) == 0
+    assert sum(s["parsing_errors"] for s in summaries) == 0
+    assert sum(s["passed"] for s in summaries) > 100, (
+        f"checkov scanned suspiciously little: {summaries}"
+    )
+
+
+def test_checkov_skips_are_justified() -> None:
+    """Every inline checkov skip names a check and gives a reason of a few words."""
+    skips = [
+        (path, line.strip())
+        for path in tf_files()
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if "checkov:skip" in line
+    ]
+    assert skips, "expected the documented skips to be found"
+    for path, line in skips:
+        match = re.search(r"#checkov:skip=(CKV2?_AWS_\d+):(.+)$", line)
+        assert match, f"{path}: malformed skip {line!r}"
+        assert len(match.group(2).split()) >= 6, (
+            f"{path}: skip {match.group(1)} needs a real reason"
+        )
+
+
+def terraform_env() -> dict[str, str]:
+    """Environment for terraform runs: no update checks, no prompts."""
+    return {**os.environ, "CHECKPOINT_DISABLE": "1", "TF_IN_AUTOMATION": "1", "TF_INPUT": "0"}
+
+
+def test_terraform_files_are_formatted() -> None:
+    """`terraform fmt -check` finds nothing to reformat (needs no network)."""
+    terraform = shutil.which("terraform")
+    if terraform is None:
+        pytest.skip("terraform is not on PATH")
+    result = subprocess.run(
+        [terraform, "fmt", "-check", "-recursive", "-diff", "-no-color", str(TF_ROOT)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=terraform_env(),
+        timeout=120,
+    )
+    assert result.returncode == 0, (
+        f"run `terraform fmt -recursive deploy/terraform`:\n{result.stdout}{result.stderr}"
+    )
+
+
+@pytest.fixture(scope="session")
+def plugin_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One provider download shared by the three environments."""
+    return tmp_path_factory.mktemp("terraform-plugin-cache")
+
+
+@pytest.mark.timeout(1200)
+@pytest.mark.parametrize("env", ENVS)
+def test_terraform_validate(env: str, tmp_path: Path, plugin_cache: Path) -> None:
+    """`terraform init -backend=false` and `validate` pass (skip: registry unreachable only)."""
+    terraform = shutil.which("terraform")
+    if terraform is None:
+        pytest.skip("terraform is not on PATH")
+    # Work on a copy: init writes .terraform/ and a lock file that do not belong in the tree.
+    copy = tmp_path / "terraform"
+    shutil.copytree(
+        TF_ROOT, copy, ignore=shutil.ignore_patterns(".terraform", ".terraform.lock.hcl")
+    )
+    workdir = copy / "envs" / env
+    env_vars = {**terraform_env(), "TF_PLUGIN_CACHE_DIR": str(plugin_cache)}
+    init = subprocess.run(
+        [terraform, "init", "-backend=false", "-input=false", "-no-color"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=workdir,
+        env=env_vars,
+        timeout=900,
+    )
+    output = init.stdout + init.stderr
+    if init.returncode != 0:
+        network = [
+            line.strip()
+            for line in output.splitlines()
+            if any(s in line.lower() for s in NETWORK_ERRORS)
+        ]
+        if network:
+            pytest.skip(f"terraform init cannot reach the provider registry: {network[0]}")
+        pytest.fail(f"terraform init failed:\n{output}")
+    validate = subprocess.run(
+        [terraform, "validate", "-no-color"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=workdir,
+        env=env_vars,
+        timeout=300,
+    )
+    assert validate.returncode == 0, validate.stdout + validate.stderr
