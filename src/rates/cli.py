@@ -15,7 +15,7 @@ from rich.console import Console
 
 from rates.db.connection import DatabaseNotConfigured, connect, require_conninfo
 from rates.db.demo import DemoSpec, generate_demo
-from rates.db.dump import load_dump, open_dump
+from rates.db.dump import load_dump, open_dump_source
 from rates.db.migrate import migrate
 from rates.devstack import DevstackError, StackOptions, prepare_database, run_local_stack
 from rates.errors import RatesError
@@ -126,21 +126,20 @@ def db_migrate() -> None:
 
 @db_app.command("load")
 def db_load(
-    file: Annotated[
-        Path, typer.Argument(exists=True, dir_okay=False, help="pg_dump file (.gz ok).")
-    ],
+    file: Annotated[str, typer.Argument(help="pg_dump file (.gz ok), local or s3://bucket/key.")],
     replace: Replace = False,
 ) -> None:
     """Load a pg_dump-style file of ports, regions and prices, in one transaction.
 
     Refuses when the tables already hold data, unless --replace."""
+    settings = load_settings()
 
     def load(conn: Any) -> None:
-        with open_dump(file) as dump:
+        with open_dump_source(settings, file) as dump:
             result = load_dump(conn, dump, replace=replace)
         console.print(f"loaded {file}: " + ", ".join(f"{n} {t}" for t, n in result.rows.items()))
 
-    _with_connection(load_settings(), load)
+    _with_connection(settings, load)
 
 
 @db_app.command("demo")
@@ -177,6 +176,27 @@ def db_demo(
         f"demo data: {result.regions} regions, {result.ports} ports, {result.routes} routes, "
         f"{result.prices} prices"
     )
+
+
+@db_app.command("grant-logins")
+def db_grant_logins() -> None:
+    """Create/update the login roles rates_api and rates_worker from RATES_API_DB_PASSWORD and
+    RATES_WORKER_DB_PASSWORD (or their _FILE forms); run by the migrate task after migrate."""
+    from rates.db.queries import grant_login
+
+    settings = load_settings()
+    passwords = {"rates_api": settings.api_db_password, "rates_worker": settings.worker_db_password}
+    if not any(passwords.values()):
+        console.print("[red]error:[/] set RATES_API_DB_PASSWORD and/or RATES_WORKER_DB_PASSWORD")
+        raise typer.Exit(2)
+
+    def grant(conn: Any) -> None:
+        for login, password in passwords.items():
+            if password is not None:
+                grant_login(conn, login, password.get_secret_value())
+                console.print(f"login role {login}: ready")
+
+    _with_connection(settings, grant)
 
 
 @db_app.command("init")

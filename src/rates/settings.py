@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     db_name: str = "rates"
     db_user: str = "rates"
     db_password: SecretStr | None = None
+    # Passwords of the login roles `rates db grant-logins` creates (migrate task only).
+    api_db_password: SecretStr | None = None
+    worker_db_password: SecretStr | None = None
     db_pool_min_size: int = Field(default=2, ge=1)
     db_pool_max_size: int = Field(default=8, ge=1)
     db_pool_timeout_s: float = Field(default=2.0, gt=0)

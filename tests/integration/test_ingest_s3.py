@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import subprocess
 import sys
 import time
@@ -11,8 +12,10 @@ from pathlib import Path
 
 import boto3
 import httpx2 as httpx
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
+from psycopg.conninfo import conninfo_to_dict
 
 from rates.api.app import create_app
 from rates.devstack import free_port
@@ -110,8 +113,20 @@ def test_object_created_events_register_each_object_once(
     s3.put_object(
         Bucket=BUCKET, Key="drop/feb prices.csv.gz", Body=gzip.compress(csv_rows(8).encode())
     )
-    monkeypatch.setenv("RATES_DATABASE_URL", settings.conninfo() or "")
-    monkeypatch.setenv("RATES_STORAGE_S3_ENDPOINT_URL", s3.meta.endpoint_url)
+    # As in AWS: the database by parts, its password only in Secrets Manager.
+    parts = conninfo_to_dict(settings.conninfo() or "")
+    secret = boto3.client("secretsmanager").create_secret(
+        Name=f"rates-db-{parts['dbname']}", SecretString=json.dumps({"password": parts["password"]})
+    )
+    for name, value in {
+        "RATES_DB_HOST": parts["host"],
+        "RATES_DB_PORT": parts["port"],
+        "RATES_DB_NAME": parts["dbname"],
+        "RATES_DB_USER": parts["user"],
+        "RATES_DB_PASSWORD_SECRET_ARN": secret["ARN"],
+        "RATES_STORAGE_S3_ENDPOINT_URL": s3.meta.endpoint_url,
+    }.items():
+        monkeypatch.setenv(name, str(value))
     event = {
         "Records": [
             {
@@ -166,3 +181,29 @@ def test_cli_register_queues_an_existing_object(settings: Settings, s3, tmp_path
     )
     assert bad.returncode == 1 and "cannot tell the format" in bad.stderr
     apply_all(settings)
+
+
+def test_db_load_reads_a_dump_from_s3(database_url: str, s3) -> None:  # type: ignore[no-untyped-def]
+    """`rates db load s3://...` (the AWS import task) streams a gzip dump from the bucket."""
+    dump = (
+        "COPY public.regions (slug, name, parent_slug) FROM stdin;\nnorth\tNorth\t\\N\n\\.\n"
+        "COPY public.ports (code, name, parent_slug) FROM stdin;\nAAAAA\tA\tnorth\n\\.\n"
+    )
+    s3.put_object(Bucket=BUCKET, Key="dumps/seed.sql.gz", Body=gzip.compress(dump.encode()))
+    env = {
+        "RATES_DATABASE_URL": database_url,
+        "RATES_STORAGE_S3_ENDPOINT_URL": s3.meta.endpoint_url,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "eu-west-1",
+        "PATH": "/usr/bin:/bin",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "rates", "db", "load", f"s3://{BUCKET}/dumps/seed.sql.gz"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT code FROM ports").fetchall() == [("AAAAA",)]

@@ -22,6 +22,7 @@ from psycopg import sql
 
 from rates.db.queries import analyze_rates_tables, rates_tables_are_empty
 from rates.errors import DataAlreadyLoaded, InvalidDump
+from rates.settings import Settings
 
 # Columns the loader accepts per table; anything else in a dump is refused.
 LOADABLE_COLUMNS = {
@@ -49,6 +50,25 @@ def open_dump(path: Path) -> Iterator[IO[str]]:
         yield io.TextIOWrapper(stream, encoding="utf-8", newline="\n")
     finally:
         raw.close()
+
+
+@contextmanager
+def open_dump_source(settings: Settings, source: str) -> Iterator[IO[str]]:
+    """A local path, or ``s3://bucket/key`` (how the AWS import task is given its dump)."""
+    if not source.startswith("s3://"):
+        path = Path(source)
+        if not path.is_file():
+            raise InvalidDump(f"{source}: no such file")
+        with open_dump(path) as dump:
+            yield dump
+        return
+    from rates.ingest.storage import PayloadStore
+
+    with PayloadStore(settings).open(source) as raw:
+        stream: IO[bytes] = raw
+        if source.endswith(".gz"):
+            stream = gzip.GzipFile(fileobj=raw)  # type: ignore[assignment]  # a binary IO
+        yield io.TextIOWrapper(stream, encoding="utf-8", newline="\n")
 
 
 def load_dump(conn: psycopg.Connection[Any], dump: IO[str], *, replace: bool = False) -> LoadResult:

@@ -26,3 +26,22 @@ def analyze_rates_tables(conn: psycopg.Connection[Any]) -> None:
         conn.execute("VACUUM (ANALYZE) regions, ports, prices")
     else:
         conn.execute("ANALYZE regions, ports, prices")
+
+
+# Login role -> the group role holding its privileges (created by migration 0003).
+LOGIN_ROLES = {"rates_api": "rates_read", "rates_worker": "rates_write"}
+
+
+def grant_login(conn: psycopg.Connection[Any], login: str, password: str) -> None:
+    """Creates or updates a login role with the given password, a member of its group role."""
+    from psycopg import sql
+
+    group = LOGIN_ROLES[login]
+    exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [login]).fetchone()
+    verb = "ALTER" if exists else "CREATE"
+    conn.execute(
+        sql.SQL("{} ROLE {} LOGIN PASSWORD {}").format(
+            sql.SQL(verb), sql.Identifier(login), sql.Literal(password)
+        )
+    )
+    conn.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(group), sql.Identifier(login)))

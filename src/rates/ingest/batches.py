@@ -1,9 +1,8 @@
 """The batch registry: every statement about batches and attempts, in one place.
 
-A batch is ``processing`` while an attempt is open and the PostgreSQL backend that recorded it
-(pid and start time) is still alive: that backend holds the batch's row lock inside the
-transaction that loads its rows, so a worker that dies releases the batch at once and its
-attempt stops counting as running without any heartbeat.
+A batch is ``processing`` while some session holds its advisory lock, which the worker takes
+in the transaction that loads the batch's rows: a worker that dies releases it at once (no
+heartbeat), and ``pg_locks`` shows it to every role without extra privileges.
 """
 
 from __future__ import annotations
@@ -19,6 +18,8 @@ from psycopg.types.json import Jsonb
 from rates.errors import RatesError
 
 NOTIFY_CHANNEL = "rates_batches"
+# First key of the two-key advisory locks that mark batches being applied (ASCII "ba").
+BATCH_LOCK_SPACE = 0x6261
 STATUSES = ("queued", "processing", "succeeded", "rejected", "failed", "reverted")
 
 
@@ -62,10 +63,11 @@ NOTIFY = "SELECT pg_notify(%s, %s::text)"
 BATCH_VIEW = """
 SELECT b.id,
        CASE WHEN b.status = 'queued' AND EXISTS (
-                SELECT FROM batch_attempts a
-                JOIN pg_stat_activity s
-                  ON s.pid = a.backend_pid AND s.backend_start = a.backend_start
-                WHERE a.batch_id = b.id AND a.finished_at IS NULL)
+                SELECT FROM pg_locks l
+                WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
+                  AND l.classid = {lock_space} AND l.objid = b.id
+                  AND l.database = (SELECT oid FROM pg_database
+                                    WHERE datname = current_database()))
             THEN 'processing' ELSE b.status END AS status,
        b.format, b.compression, b.source, b.bytes, b.sha256, b.storage_uri,
        b.submitted_at, b.finished_at, b.reverted_at,
@@ -73,7 +75,7 @@ SELECT b.id,
        (SELECT count(*) FROM batch_attempts a WHERE a.batch_id = b.id) AS attempts,
        (SELECT max(a.started_at) FROM batch_attempts a WHERE a.batch_id = b.id) AS started_at
 FROM batches b
-"""
+""".replace("{lock_space}", str(BATCH_LOCK_SPACE))
 GET_BATCH = BATCH_VIEW + "WHERE b.id = %(id)s"
 LIST_BATCHES = f"""
 SELECT * FROM ({BATCH_VIEW}) AS batch
@@ -105,6 +107,7 @@ ORDER BY id
 LIMIT 1
 FOR NO KEY UPDATE SKIP LOCKED
 """
+MARK_PROCESSING = "SELECT pg_advisory_xact_lock(%s, %s::int)"
 # NO KEY UPDATE, not UPDATE: the attempt rows the side connection inserts reference the batch
 # and take KEY SHARE on it, which a plain FOR UPDATE would block (the worker against itself).
 # Attempts that count towards the limit: all but those a graceful shutdown interrupted.

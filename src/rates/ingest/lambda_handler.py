@@ -8,6 +8,8 @@ worker service (from zero) on them.
 
 from __future__ import annotations
 
+import json
+import os
 from typing import Any
 
 import boto3
@@ -21,8 +23,19 @@ from rates.settings import Settings
 METRIC_NAMESPACE = "Rates"
 
 
+def lambda_settings() -> Settings:
+    """Settings from the environment; Lambda has no ECS ``secrets``, so the database password
+    comes from the Secrets Manager secret named by RATES_DB_PASSWORD_SECRET_ARN (JSON key
+    ``password``) when that variable is set."""
+    arn = os.environ.get("RATES_DB_PASSWORD_SECRET_ARN")
+    if not arn:
+        return Settings()
+    secret = boto3.client("secretsmanager").get_secret_value(SecretId=arn)["SecretString"]
+    return Settings(db_password=json.loads(secret)["password"])
+
+
 def handle(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
-    settings = Settings()
+    settings = lambda_settings()
     store = PayloadStore(settings)
     results = []
     with connect(settings, autocommit=True) as conn:
@@ -35,7 +48,7 @@ def handle(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
 
 
 def report_queue_depth(event: Any = None, context: Any = None) -> dict[str, float]:
-    settings = Settings()
+    settings = lambda_settings()
     with connect(settings, autocommit=True) as conn:
         queued, oldest_age_s = conn.execute(QUEUE_STATS).fetchone()  # type: ignore[misc]
     figures = {

@@ -167,6 +167,7 @@ class Worker:
             work.rollback()
             return None
         batch = ClaimedBatch(*row)
+        work.execute(sql.MARK_PROCESSING, [sql.BATCH_LOCK_SPACE, batch.id])
         bound = log.bind(batch_id=batch.id, worker=self.name)
         side.execute(sql.CLOSE_ABANDONED_ATTEMPTS, [batch.id])
         counted = side.execute(sql.COUNTED_ATTEMPTS, [batch.id]).fetchone()[0]  # type: ignore[index]

@@ -31,7 +31,7 @@ CREATE INDEX batches_queued_idx ON batches (id) WHERE status = 'queued';
 CREATE INDEX batches_submitted_at_idx ON batches (submitted_at DESC);
 
 -- One row per attempt, written outside the applying transaction so it survives a rollback.
--- An attempt is running while the backend that holds the batch's row lock is alive.
+-- Which backend ran it is kept for operators; whether it still runs is its advisory lock.
 CREATE TABLE batch_attempts (
     batch_id      bigint NOT NULL REFERENCES batches (id),
     attempt       integer NOT NULL,
