@@ -75,7 +75,7 @@ def user_errors() -> Iterator[None]:
 
 
 def _with_connection(settings: Settings, action: Callable[[Any], T]) -> T:
-    with user_errors(), connect(settings, autocommit=True) as conn:
+    with user_errors(), connect(settings, autocommit=True, statement_timeout_ms=0) as conn:
         return action(conn)
 
 

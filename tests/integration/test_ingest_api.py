@@ -325,3 +325,17 @@ def test_a_batch_that_keeps_failing_ends_failed(client: TestClient, settings: Se
     assert batch["attempts"] == settings.worker_max_attempts
     assert "gave up" in batch["report"]["message"]
     assert all(a["outcome"] == "error" for a in batch["attempt_log"])
+
+
+def test_the_api_statement_timeout_does_not_cut_a_long_batch(
+    database_url: str, tmp_path: Path
+) -> None:
+    """RATES_DB_STATEMENT_TIMEOUT_MS guards API queries, never the worker's COPY."""
+    seed_ports(database_url)
+    settings = ingest_settings(database_url, tmp_path / "s", db_statement_timeout_ms=300)
+    with TestClient(create_app(settings)) as client:
+        body = csv_rows(300_000).encode()
+        response = client.post("/batches", content=body, headers=CSV)
+        assert response.status_code == 202
+        apply_all(settings)
+    assert prices_of_batch(database_url, response.json()["id"]) == 300_000

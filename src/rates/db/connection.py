@@ -24,19 +24,27 @@ def require_conninfo(settings: Settings) -> str:
     return conninfo
 
 
-def _session_options(settings: Settings) -> dict[str, Any]:
+def _session_options(settings: Settings, statement_timeout_ms: int | None = None) -> dict[str, Any]:
     # JIT compilation costs tens of milliseconds and pays off only for long analytic queries;
     # the rates query's high row estimates would trigger it on every call.
+    timeout_ms = (
+        settings.db_statement_timeout_ms if statement_timeout_ms is None else statement_timeout_ms
+    )
     return {
-        "options": f"-c statement_timeout={settings.db_statement_timeout_ms} -c jit=off",
+        "options": f"-c statement_timeout={timeout_ms} -c jit=off",
         "application_name": "rates",
     }
 
 
-def connect(settings: Settings, *, autocommit: bool = False) -> psycopg.Connection[Any]:
-    """A synchronous connection, for the CLI and the ingest worker."""
+def connect(
+    settings: Settings, *, autocommit: bool = False, statement_timeout_ms: int | None = None
+) -> psycopg.Connection[Any]:
+    """A synchronous connection, for the CLI and the ingest worker (which passes 0: a batch's
+    COPY takes as long as the batch is big)."""
     return psycopg.connect(
-        require_conninfo(settings), autocommit=autocommit, **_session_options(settings)
+        require_conninfo(settings),
+        autocommit=autocommit,
+        **_session_options(settings, statement_timeout_ms),
     )
 
 

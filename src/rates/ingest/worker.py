@@ -119,7 +119,7 @@ class Worker:
         while not self.stopping:
             try:
                 with (
-                    connect(self.settings) as work,
+                    connect(self.settings, statement_timeout_ms=0) as work,
                     connect(self.settings, autocommit=True) as side,
                 ):
                     side.execute(f"LISTEN {sql.NOTIFY_CHANNEL}")
