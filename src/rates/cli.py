@@ -43,6 +43,14 @@ Workers = Annotated[
     int | None,
     typer.Option(envvar="RATES_WORKERS", help="Server worker processes [default: CPU count]."),
 ]
+DataDir = Annotated[
+    Path | None,
+    typer.Option(envvar="RATES_DATA_DIR", help="Where local state lives [default: .rates]."),
+]
+Sample = Annotated[
+    float | None,
+    typer.Option(min=0.0001, max=1.0, help="Load only this fraction of the dump's prices."),
+]
 Replace = Annotated[
     bool, typer.Option("--replace", help="Empty ports, regions and prices first (one transaction).")
 ]
@@ -90,19 +98,23 @@ def up(
             help="pg_dump file to load when the database is empty [default: demo data].",
         ),
     ] = None,
-    data_dir: Annotated[
-        Path | None,
-        typer.Option(envvar="RATES_DATA_DIR", help="Where the private PostgreSQL keeps its data."),
-    ] = None,
+    sample: Sample = None,
+    data_dir: DataDir = None,
     host: Host = None,
     port: Port = None,
     workers: Workers = None,
 ) -> None:
-    """Run the whole stack locally: private PostgreSQL (unless RATES_DATABASE_URL), data, API."""
+    """Run the whole stack locally: private PostgreSQL (unless RATES_DATABASE_URL), data, API,
+    worker."""
+    if sample is not None and dump is None:
+        console.print("[red]error:[/] --sample needs --dump (the dump to sample from)")
+        raise typer.Exit(2)
     settings = load_settings(host=host, port=port, workers=workers, data_dir=data_dir)
     with user_errors():
         code = run_local_stack(
-            settings, StackOptions(dump=dump, demo=DemoSpec()), lambda line: console.print(line)
+            settings,
+            StackOptions(dump=dump, demo=DemoSpec(), sample=sample),
+            lambda line: console.print(line),
         )
     raise typer.Exit(code)
 
@@ -352,3 +364,56 @@ def print_batch(batch: dict[str, Any]) -> None:
         console.print(table)
     elif report.get("message"):
         console.print(f"[red]{report['message']}[/]")
+
+
+env_app = typer.Typer(
+    help="Scaled-down copies of the local stack, side by side.", no_args_is_help=True
+)
+app.add_typer(env_app, name="env")
+
+
+@env_app.command("up")
+def env_up(
+    name: Annotated[str, typer.Argument(help="Lowercase letters, digits, dashes.")],
+    port: Annotated[int | None, typer.Option(help="API port [default: a free one].")] = None,
+    dump: Annotated[
+        Path | None, typer.Option(exists=True, dir_okay=False, help="Dump to load [default: demo].")
+    ] = None,
+    sample: Sample = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Start a copy in the background: own PostgreSQL, port, storage, API and worker."""
+    from rates import envs
+
+    if sample is not None and dump is None:
+        console.print("[red]error:[/] --sample needs --dump (the dump to sample from)")
+        raise typer.Exit(2)
+    settings = load_settings(data_dir=data_dir)
+    with user_errors():
+        info = envs.env_up(settings.data_dir, name, port=port, dump=dump, sample=sample)
+    console.print(f"environment {name}: {info.url} (logs in {info.directory / 'stack.log'})")
+
+
+@env_app.command("down")
+def env_down(name: str, data_dir: DataDir = None) -> None:
+    """Stop a copy and remove its data."""
+    from rates import envs
+
+    settings = load_settings(data_dir=data_dir)
+    with user_errors():
+        envs.env_down(settings.data_dir, name)
+    console.print(f"environment {name}: stopped and removed")
+
+
+@env_app.command("list")
+def env_list(data_dir: DataDir = None) -> None:
+    """The copies, their URLs and whether they run."""
+    from rich.table import Table
+
+    from rates import envs
+
+    settings = load_settings(data_dir=data_dir)
+    table = Table("name", "url", "state", "pid")
+    for info in envs.list_envs(settings.data_dir):
+        table.add_row(info.name, info.url, "running" if info.running else "stopped", str(info.pid))
+    Console().print(table)

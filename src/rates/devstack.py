@@ -344,6 +344,7 @@ class ChildProcesses:
 class StackOptions:
     dump: Path | None
     demo: DemoSpec
+    sample: float | None = None
 
 
 def prepare_database(conninfo: str, options: StackOptions) -> str:
@@ -356,7 +357,7 @@ def prepare_database(conninfo: str, options: StackOptions) -> str:
             return "database already holds data: reusing it"
         if options.dump is not None:
             with open_dump(options.dump) as dump:
-                result = load_dump(conn, dump)
+                result = load_dump(conn, dump, sample=options.sample)
             return f"loaded {options.dump}: {result.rows}"
         demo = generate_demo(conn, options.demo)
         return (

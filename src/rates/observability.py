@@ -39,3 +39,6 @@ def configure_logging(settings: Settings) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # The HTTP client logs every request at INFO; CLI output should not drown in it.
+    for noisy in ("httpx", "httpx2", "httpcore", "botocore", "boto3"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))

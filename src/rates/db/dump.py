@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import gzip
 import io
+import random
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,8 +72,20 @@ def open_dump_source(settings: Settings, source: str) -> Iterator[IO[str]]:
         yield io.TextIOWrapper(stream, encoding="utf-8", newline="\n")
 
 
-def load_dump(conn: psycopg.Connection[Any], dump: IO[str], *, replace: bool = False) -> LoadResult:
-    """Streams the dump's COPY blocks into the migrated tables in one transaction."""
+def load_dump(
+    conn: psycopg.Connection[Any],
+    dump: IO[str],
+    *,
+    replace: bool = False,
+    sample: float | None = None,
+) -> LoadResult:
+    """Streams the dump's COPY blocks into the migrated tables in one transaction.
+
+    With ``sample`` (0 < f <= 1) only that fraction of the prices is kept (chosen by a seeded
+    generator, so the same dump samples the same way); ports and regions are kept whole."""
+    if sample is not None and not 0 < sample <= 1:
+        raise InvalidDump(f"the sample fraction must be in (0, 1], got {sample}")
+    keep = random.Random(0).random if sample is not None else None
     result = LoadResult()
     with conn.transaction():
         if not rates_tables_are_empty(conn):
@@ -88,7 +101,9 @@ def load_dump(conn: psycopg.Connection[Any], dump: IO[str], *, replace: bool = F
                 continue
             table, columns = header.group(1), [c.strip(' "') for c in header.group(2).split(",")]
             _check_columns(table, columns, line_number)
-            result.rows[table] = result.rows.get(table, 0) + _copy_block(conn, table, columns, dump)
+            fraction = sample if table == "prices" else None
+            copied = _copy_block(conn, table, columns, dump, keep, fraction)
+            result.rows[table] = result.rows.get(table, 0) + copied
         if not result.rows:
             raise InvalidDump("the file holds no COPY block for ports, regions or prices")
     analyze_rates_tables(conn)
@@ -107,7 +122,12 @@ def _check_columns(table: str, columns: list[str], line_number: int) -> None:
 
 
 def _copy_block(
-    conn: psycopg.Connection[Any], table: str, columns: list[str], dump: IO[str]
+    conn: psycopg.Connection[Any],
+    table: str,
+    columns: list[str],
+    dump: IO[str],
+    keep: Callable[[], float] | None,
+    fraction: float | None,
 ) -> int:
     """Copies lines up to the ``\\.`` terminator; the dump's text format is COPY's own."""
     statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
@@ -120,6 +140,8 @@ def _copy_block(
         for line in dump:
             if line.startswith("\\."):
                 break
+            if fraction is not None and keep is not None and keep() >= fraction:
+                continue
             buffer.append(line)
             size += len(line)
             rows += 1
