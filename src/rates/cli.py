@@ -19,7 +19,7 @@ from rates.db.dump import load_dump, open_dump_source
 from rates.db.migrate import migrate
 from rates.devstack import DevstackError, StackOptions, prepare_database, run_local_stack
 from rates.errors import RatesError
-from rates.observability import configure_logging
+from rates.observability.logs import configure_logging
 from rates.settings import Settings, SettingsFileError
 
 app = typer.Typer(
@@ -239,6 +239,10 @@ def worker(
     from rates.ingest.worker import Worker
 
     settings = load_settings()
+    if settings.worker_metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(settings.worker_metrics_port, addr=settings.host)
     with user_errors():
         ingest_worker = Worker(settings)
         for sig in (signal.SIGTERM, signal.SIGINT):

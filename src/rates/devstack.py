@@ -400,6 +400,9 @@ def run_local_stack(settings: Settings, options: StackOptions, say: Callable[[st
                 "RATES_DATA_DIR": str(settings.data_dir.absolute()),
             }
         )
+        if "RATES_WORKER_METRICS_PORT" not in os.environ:
+            env["RATES_WORKER_METRICS_PORT"] = str(free_port())  # copies run side by side
+        say(f"worker metrics on http://{settings.host}:{env['RATES_WORKER_METRICS_PORT']}/metrics")
         if not settings.ingest_tokens:
             env["RATES_INGEST_TOKENS_FILE"] = str(local_ingest_token(settings.data_dir))
             say(f"ingest token for POST /batches in {settings.data_dir / 'ingest-token'}")

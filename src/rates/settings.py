@@ -101,7 +101,9 @@ class Settings(BaseSettings):
     worker_retry_delay_s: float = Field(default=10.0, ge=0)
     worker_grace_period_s: float = Field(default=60.0, ge=0)
 
-    # Logging
+    # Observability
+    access_log: bool = True
+    worker_metrics_port: int = Field(default=9101, ge=0, le=65535)  # 0: no metrics endpoint
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["console", "json"] = "console"
 

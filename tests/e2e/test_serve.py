@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import threading
 import time
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import httpx2 as httpx
 import psycopg
+from prometheus_client.parser import text_string_to_metric_families
 
 from rates.db.demo import DemoSpec, generate_demo
 from tests.e2e.conftest import children_of, rates_env, wait_for
@@ -65,7 +67,12 @@ def test_sighup_reloads_workers_without_a_failed_request(
     """Three SIGHUPs under continuous load: all workers replaced each time, zero failures."""
     with psycopg.connect(database_url, autocommit=True) as conn:
         generate_demo(conn, DemoSpec(ports=30, days=31))
-    env = rates_env(RATES_DATABASE_URL=database_url, RATES_PORT=str(port), RATES_WORKERS="2")
+    env = rates_env(
+        RATES_DATABASE_URL=database_url,
+        RATES_PORT=str(port),
+        RATES_WORKERS="2",
+        RATES_LOG_FORMAT="json",
+    )
     server = start_rates("serve", env=env, log=tmp_path / "serve.log")
     base = f"http://127.0.0.1:{port}"
     wait_for(f"{base}/readyz")
@@ -86,5 +93,27 @@ def test_sighup_reloads_workers_without_a_failed_request(
                 time.sleep(0.05)
     assert load.failures == []
     assert load.ok > 150
+    # Metrics aggregate over all worker processes, including the ones the reloads retired.
+    exposition = httpx.get(f"{base}/metrics").text
+    served = sum(
+        sample.value
+        for family in text_string_to_metric_families(exposition)
+        for sample in family.samples
+        if sample.name == "http_requests_total"
+        and sample.labels == {"method": "GET", "route": "/rates", "status": "200"}
+    )
+    assert served == load.ok
+    traced = httpx.get(f"{base}/healthz", headers={"X-Request-ID": "trace-me-42"})
+    assert traced.headers["x-request-id"] == "trace-me-42"
     server.send_signal(signal.SIGTERM)  # type: ignore[attr-defined]
     assert server.wait(timeout=60) == 0  # type: ignore[attr-defined]
+    lines = [
+        json.loads(line)
+        for line in (tmp_path / "serve.log").read_text().splitlines()
+        if line.startswith("{")
+    ]
+    access = [line for line in lines if line.get("event") == "request"]
+    assert len(access) >= load.ok
+    assert all(len(line["request_id"]) >= 1 for line in access)
+    assert any(line["request_id"] == "trace-me-42" for line in access)
+    assert database_url.split("@")[0] not in (tmp_path / "serve.log").read_text()

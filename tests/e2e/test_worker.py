@@ -9,10 +9,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx2 as httpx
 import psycopg
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from rates.db.connection import connect
+from rates.devstack import free_port
 from rates.ingest.batches import get_batch
 from rates.ingest.storage import PayloadStore, read_chunks
 from rates.ingest.submit import accept_upload
@@ -49,6 +52,21 @@ def queue_file(settings: Settings, path: Path) -> int:
         ).id
 
 
+def worker_counters(worker: subprocess.Popen[bytes]) -> dict[str, float]:
+    """Succeeded batches and applied rows from a worker's own /metrics endpoint."""
+    text = httpx.get(worker.metrics_url).text  # type: ignore[attr-defined]
+    counters = {"succeeded": 0.0, "rows": 0.0}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "rates_ingest_batches_total" and sample.labels == {
+                "outcome": "succeeded"
+            }:
+                counters["succeeded"] = sample.value
+            if sample.name == "rates_ingest_rows_total":
+                counters["rows"] = sample.value
+    return counters
+
+
 def batch(settings: Settings, batch_id: int) -> dict:
     with connect(settings, autocommit=True) as conn:
         return get_batch(conn, batch_id)
@@ -77,14 +95,18 @@ def start_worker(
     start_rates: Callable[..., subprocess.Popen[bytes]], settings: Settings, tmp_path: Path
 ) -> Callable[..., subprocess.Popen[bytes]]:
     def start(name: str, **env: str) -> subprocess.Popen[bytes]:
+        metrics_port = free_port()
         variables = rates_env(
             RATES_DATABASE_URL=settings.conninfo() or "",
             RATES_STORAGE_DIR=str(settings.payload_dir()),
             RATES_WORKER_POLL_INTERVAL_S="0.2",
             RATES_LOG_FORMAT="json",
+            RATES_WORKER_METRICS_PORT=str(metrics_port),
             **env,
         )
-        return start_rates("worker", env=variables, log=tmp_path / f"{name}.log")
+        process = start_rates("worker", env=variables, log=tmp_path / f"{name}.log")
+        process.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"  # type: ignore[attr-defined]
+        return process
 
     return start
 
@@ -102,6 +124,9 @@ def test_two_workers_apply_ten_batches_each_exactly_once(
         assert done["attempts"] == 1
         assert prices_of_batch(settings.conninfo() or "", batch_id) == rows
     assert total_prices(settings.conninfo() or "") == 10 * rows
+    totals = [worker_counters(worker) for worker in workers]
+    assert sum(t["succeeded"] for t in totals) == 10
+    assert sum(t["rows"] for t in totals) == 10 * rows
     for worker in workers:
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(timeout=30) == 0

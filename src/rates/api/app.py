@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from rates.api import batches, health, rates
 from rates.api.errors import install_error_handlers
+from rates.api.middleware import ObservabilityMiddleware
 from rates.db.connection import create_pool, create_sync_pool
 from rates.ingest.storage import PayloadStore
 from rates.settings import Settings
@@ -43,6 +44,9 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.store = PayloadStore(settings)
     app.state.shutting_down = False
     install_error_handlers(app)
+    app.add_middleware(
+        ObservabilityMiddleware, pools=[pool, ingest_pool], access_log=settings.access_log
+    )
     app.include_router(rates.router)
     app.include_router(batches.router)
     app.include_router(health.router)

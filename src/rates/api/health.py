@@ -8,6 +8,7 @@ from starlette.responses import Response
 from rates.api.errors import error_response, json_response
 from rates.api.schemas import ERROR_RESPONSES, HealthResponse
 from rates.errors import DatabaseUnavailable, RatesError
+from rates.observability import metrics
 
 router = APIRouter(tags=["health"])
 
@@ -32,5 +33,14 @@ async def readyz(request: Request) -> Response:
         async with request.app.state.pool.connection() as conn:
             await conn.execute("SELECT 1")
     except Exception:
+        metrics.READINESS_OK.set(0)
         return error_response(DatabaseUnavailable("the database is unavailable"))
+    metrics.READINESS_OK.set(1)
     return json_response({"status": "ready"})
+
+
+@router.get("/metrics", include_in_schema=False)
+async def prometheus_metrics() -> Response:
+    """Prometheus text exposition, aggregated over all server worker processes."""
+    body, content_type = metrics.exposition()
+    return Response(body, media_type=content_type)

@@ -8,6 +8,10 @@ requests finish within ``graceful_timeout_s``.
 from __future__ import annotations
 
 import math
+import os
+import shutil
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
@@ -35,6 +39,7 @@ class _GunicornServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships 
             "preload_app": False,
             # No control socket: it defaults to one path per user, shared by every server.
             "control_socket_disable": True,
+            "child_exit": _child_exit,
         }
         for key, value in options.items():
             self.cfg.set(key, value)
@@ -42,12 +47,28 @@ class _GunicornServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships 
     def load(self) -> Any:
         # Imported in the worker, after the fork, so a SIGHUP reload picks up new code.
         from rates.api.app import create_app
-        from rates.observability import configure_logging
+        from rates.observability.logs import configure_logging
 
         configure_logging(self._settings)
         return create_app(self._settings)
 
 
 def serve(settings: Settings) -> None:
-    """Runs until SIGTERM or SIGINT; returns after a graceful shutdown."""
+    """Runs until SIGTERM or SIGINT; returns after a graceful shutdown.
+
+    Metrics of all worker processes are shared through PROMETHEUS_MULTIPROC_DIR, which must be
+    set before prometheus_client is first imported, that is, here, before any worker forks."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        shutil.rmtree(directory, ignore_errors=True)  # stale files from an earlier run
+        Path(directory).mkdir(parents=True)
+    else:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="rates-metrics-")
     _GunicornServer(settings).run()
+
+
+def _child_exit(server: Any, worker: Any) -> None:
+    """Lets a dead worker's live gauges drop out of the aggregate."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]  # untyped upstream

@@ -92,6 +92,21 @@ LOCK_FOR_REVERT = "SELECT status FROM batches WHERE id = %s FOR UPDATE"
 DELETE_BATCH_ROWS = "DELETE FROM prices WHERE batch_id = %s"
 MARK_REVERTED = "UPDATE batches SET status = 'reverted', reverted_at = now() WHERE id = %s"
 
+QUEUE_METRICS = """
+SELECT count(*) FILTER (WHERE NOT processing) AS queued,
+       count(*) FILTER (WHERE processing) AS processing,
+       coalesce(extract(epoch FROM now() - min(submitted_at)), 0) AS oldest_age_s,
+       (SELECT extract(epoch FROM max(finished_at)) FROM batches WHERE status = 'succeeded')
+FROM (
+    SELECT b.submitted_at, EXISTS (
+               SELECT FROM pg_locks l
+               WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
+                 AND l.classid = {lock_space} AND l.objid = b.id
+                 AND l.database = (SELECT oid FROM pg_database
+                                   WHERE datname = current_database())) AS processing
+    FROM batches b WHERE b.status = 'queued'
+) AS waiting
+""".replace("{lock_space}", str(BATCH_LOCK_SPACE))
 QUEUE_STATS = """
 SELECT count(*), coalesce(extract(epoch FROM now() - min(submitted_at)), 0)
 FROM batches WHERE status = 'queued'

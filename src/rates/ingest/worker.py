@@ -29,6 +29,7 @@ from rates.ingest.formats import (
     decompressed,
 )
 from rates.ingest.storage import PayloadStore
+from rates.observability import metrics
 from rates.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -126,6 +127,7 @@ class Worker:
                     log.info("worker_connected", worker=self.name)
                     backoff_s = 0.5
                     while not self.stopping:
+                        self._refresh_queue_metrics(side)
                         outcome = self.process_one(work, side)
                         if outcome is not None:
                             handled += 1
@@ -136,6 +138,8 @@ class Worker:
                             return handled
                         self._wait_for_work(side)
             except psycopg.OperationalError as exc:
+                metrics.DB_UP.set(0)
+                metrics.WORKER_BUSY.set(0)
                 log.warning("database_unreachable", error=str(exc).strip(), retry_in_s=backoff_s)
                 self._sleep(backoff_s)
                 backoff_s = min(backoff_s * 2, 5.0)
@@ -147,6 +151,16 @@ class Worker:
         while not self.stopping and (remaining := deadline - time.monotonic()) > 0:
             for _ in side.notifies(timeout=min(1.0, remaining), stop_after=1):
                 return
+            self._refresh_queue_metrics(side)
+
+    def _refresh_queue_metrics(self, side: psycopg.Connection[Any]) -> None:
+        queued, processing, oldest_age_s, last_success = side.execute(sql.QUEUE_METRICS).fetchone()  # type: ignore[misc]
+        metrics.QUEUE.labels("queued").set(queued)
+        metrics.QUEUE.labels("processing").set(processing)
+        metrics.OLDEST_QUEUED_AGE.set(float(oldest_age_s))
+        if last_success is not None:
+            metrics.LAST_SUCCESS.set(float(last_success))
+        metrics.DB_UP.set(1)
 
     def _sleep(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds
@@ -175,6 +189,7 @@ class Worker:
             report = {"message": f"gave up after {counted} attempts"}
             work.execute(sql.MARK_FAILED, {"id": batch.id, "report": sql.as_json(report)})
             work.commit()
+            metrics.BATCHES.labels("failed").inc()
             bound.error("batch_failed", attempts=counted)
             return Outcome(batch.id, "failed")
         attempt = side.execute(
@@ -182,10 +197,14 @@ class Worker:
             {"batch_id": batch.id, "worker": self.name, "backend_pid": work.info.backend_pid},
         ).fetchone()[0]  # type: ignore[index]
         bound.info("batch_started", attempt=attempt)
+        metrics.WORKER_BUSY.set(1)
+        started = time.perf_counter()
         try:
             outcome = self._apply(work, batch)
             work.commit()
+            metrics.BATCH_DURATION.labels("total").observe(time.perf_counter() - started)
         except Exception as exc:
+            metrics.WORKER_BUSY.set(0)
             if work.closed or work.broken:
                 raise  # the database is gone: the outer loop reconnects
             work.rollback()
@@ -201,6 +220,11 @@ class Worker:
             else:
                 bound.warning("batch_interrupted", attempt=attempt)
             return Outcome(batch.id, status)
+        metrics.WORKER_BUSY.set(0)
+        metrics.BATCHES.labels(outcome.status).inc()
+        if outcome.status == "succeeded":
+            metrics.ROWS.inc(outcome.rows)
+            metrics.LAST_SUCCESS.set(time.time())
         self._finish_attempt(side, batch.id, attempt, outcome.status, None)
         bound.info("batch_finished", status=outcome.status, rows=outcome.rows)
         return outcome
@@ -230,9 +254,10 @@ class Worker:
                     copy.write("".join(buffer))
             while stored.read(1 << 20):  # hash to the end even if parsing stopped early
                 pass
-        timings["total"] = round(time.perf_counter() - started, 3)
+        timings["load"] = round(time.perf_counter() - started, 3)
         sha256 = hashing.sha256.hexdigest()
         self._check_deadline()
+        metrics.BATCH_DURATION.labels("load").observe(timings["load"])
         if not report.ok:
             work.execute("ROLLBACK TO SAVEPOINT batch_rows")
             work.execute(
