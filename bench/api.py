@@ -8,7 +8,7 @@ runs wrk for --duration seconds at --connections, and then pgbench -M prepared a
 concurrency over the same statements (pgbench takes at most 128 scripts, so it draws from a
 128-query subset). Prints requests/s, p50/p99, failed requests, tps and the ratio.
 
-    .venv/bin/python bench/api.py [--dump ../shared/data/rates.sql] [--duration 10]
+    .venv/bin/python -m bench.api [--dump ../shared/data/rates.sql] [--duration 10]
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ with `psql \\copy` into a table shaped like `prices` (same indexes, no triggers)
 times, rows/s, the ratio (raw time / pipeline time) and the worker's peak RSS; then the peak
 RSS again for a larger batch (a fresh worker each time, so VmHWM is that batch's).
 
-    .venv/bin/python bench/ingest.py [--rows 1000000] [--rss-rows 5000000]
+    .venv/bin/python -m bench.ingest [--rows 1000000] [--rss-rows 5000000]
 """
 
 from __future__ import annotations

@@ -86,7 +86,9 @@ def free_port() -> int:
 
 
 def _port_is_free(port: int) -> bool:
+    """Whether PostgreSQL could listen on the port (it, too, ignores TIME_WAIT leftovers)."""
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:

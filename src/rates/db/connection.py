@@ -6,8 +6,15 @@ from typing import Any
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
+from psycopg_pool.base import AttemptWithBackoff
 
 from rates.settings import Settings
+
+
+# The pools reconnect every second (jittered) while PostgreSQL is away instead of backing off
+# exponentially (1, 2, 4, 8 s ...): after a restart or failover the API must be ready again
+# within seconds, and one attempt per second per pool costs the server nothing.
+AttemptWithBackoff.DELAY_BACKOFF = 1.0
 
 
 class DatabaseNotConfigured(RuntimeError):
@@ -71,4 +78,7 @@ def create_sync_pool(settings: Settings) -> ConnectionPool[psycopg.Connection[An
         kwargs={"autocommit": True, **_session_options(settings)},
         open=False,
         name="rates-ingest",
+        # Rarely used, so its idle connections may be stale after a database restart: test each
+        # on checkout (one round trip, nothing next to an upload).
+        check=ConnectionPool.check_connection,
     )

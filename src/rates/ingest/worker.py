@@ -142,7 +142,7 @@ class Worker:
                 metrics.WORKER_BUSY.set(0)
                 log.warning("database_unreachable", error=str(exc).strip(), retry_in_s=backoff_s)
                 self._sleep(backoff_s)
-                backoff_s = min(backoff_s * 2, 5.0)
+                backoff_s = min(backoff_s * 2, 2.0)
         return handled
 
     def _wait_for_work(self, side: psycopg.Connection[Any]) -> None:

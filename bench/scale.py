@@ -1,0 +1,219 @@
+"""Scale benchmark: rates latency at 1M and 10M demo prices, and under concurrent ingestion.
+
+For each size it generates demo data (1,000 ports, a 4-level region tree, 365 days), starts
+`rates serve`, and runs wrk (8 connections, rotating over a few hundred distinct queries) for
+port-pair, port-region and region-region queries over 31 and 365 days, printing p50/p99,
+requests/s and failed requests. At the largest size it then applies ten 100k-row batches
+through a worker while region queries run, and compares p99 with the idle run.
+
+    .venv/bin/python -m bench.scale [--sizes 1000000 10000000] [--duration 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import httpx2 as httpx
+import psycopg
+
+from bench.api import run_wrk
+from rates.db.demo import DemoSpec, generate_demo
+from rates.db.migrate import migrate
+from rates.devstack import LocalPostgres, free_port
+
+FIRST_DAY = date(2021, 1, 1)
+DAYS = 365
+PORTS = 1000
+MEAN_PRICES_PER_ROUTE_DAY = 2.5
+TOKEN = "bench-token"
+
+
+def queries(
+    conn: psycopg.Connection, kind: str, window: int, count: int, rng: random.Random
+) -> list[dict]:
+    ports = [r[0] for r in conn.execute("SELECT code FROM ports")]
+    routes = conn.execute(
+        "SELECT DISTINCT orig_code, dest_code FROM prices TABLESAMPLE SYSTEM (1)"
+    ).fetchall()
+    regions = [r[0] for r in conn.execute("SELECT slug FROM regions")]
+    out = []
+    for _ in range(count):
+        if kind == "port-port":
+            origin, destination = rng.choice(routes)
+        elif kind == "port-region":
+            origin, destination = rng.choice(ports), rng.choice(regions)
+        else:
+            origin, destination = rng.sample(regions, 2)
+        start = FIRST_DAY + timedelta(days=rng.randrange(DAYS - window + 1))
+        end = start + timedelta(days=window - 1)
+        out.append(
+            {
+                "origin": origin,
+                "destination": destination,
+                "date_from": start.isoformat(),
+                "date_to": end.isoformat(),
+            }
+        )
+    return out
+
+
+def write_batch(path: Path, ports: list[str], rows: int, seed: int) -> None:
+    rng = random.Random(seed)
+    with path.open("w") as out:
+        out.write("orig_code,dest_code,day,price\n")
+        lines = []
+        for i in range(rows):
+            o, d = rng.sample(ports, 2)
+            lines.append(
+                f"{o},{d},2021-{1 + i % 12:02d}-{1 + i % 28:02d},{rng.randint(100, 5000)}\n"
+            )
+        out.write("".join(lines))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 10_000_000])
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=8)
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="rates-bench-scale-", dir="/tmp"))
+    workdir.chmod(0o755)
+    # A production-like cache: the 10M data set and its index fit in memory.
+    cluster = LocalPostgres(workdir / "pg", server_settings={"shared_buffers": "2GB"})
+    server = worker = None
+    rng = random.Random(7)
+    results: dict[tuple[int, str, int], dict] = {}
+    try:
+        cluster.ensure_initialized()
+        cluster.start()
+        cluster.create_database("rates")
+        port = free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RATES_")}
+        env.update(
+            RATES_DATABASE_URL=cluster.url("rates"),
+            RATES_PORT=str(port),
+            RATES_LOG_LEVEL="warning",
+            RATES_ACCESS_LOG="false",
+            RATES_INGEST_TOKENS=TOKEN,
+            RATES_STORAGE_DIR=str(workdir / "store"),
+            RATES_WORKER_METRICS_PORT="0",
+        )
+        base = f"http://127.0.0.1:{port}"
+        print(
+            f"cores: {os.cpu_count()}, connections: {args.connections}, "
+            f"duration: {args.duration}s per cell"
+        )
+        for size in args.sizes:
+            routes = round(size / (DAYS * MEAN_PRICES_PER_ROUTE_DAY))
+            started = time.perf_counter()
+            with psycopg.connect(cluster.conninfo("rates"), autocommit=True) as conn:
+                migrate(conn)
+                demo = generate_demo(
+                    conn,
+                    DemoSpec(
+                        ports=PORTS,
+                        days=DAYS,
+                        routes=routes,
+                        prices_per_route_day=MEAN_PRICES_PER_ROUTE_DAY,
+                        depth=4,
+                        first_day=FIRST_DAY,
+                    ),
+                    replace=True,
+                )
+                workloads = {
+                    (kind, window): queries(conn, kind, window, 300, rng)
+                    for kind in ("port-port", "port-region", "region-region")
+                    for window in (31, 365)
+                }
+            print(
+                f"\n{demo.prices:,} prices ({demo.ports} ports, {demo.regions} regions, "
+                f"{demo.routes:,} routes) generated in {time.perf_counter() - started:.0f}s"
+            )
+            server = subprocess.Popen([sys.executable, "-m", "rates", "serve"], env=env)
+            _wait_ready(f"{base}/readyz")
+            for (kind, window), batch in workloads.items():
+                r = run_wrk(base, batch, args.duration, args.connections, workdir)
+                results[(size, kind, window)] = r
+                print(
+                    f"{kind:>13} {window:>3}d: p50 {r['p50_ms']:7.1f} ms  p99 {r['p99_ms']:7.1f} ms"
+                    f"  {r['rps']:7.0f} req/s  failed {r['failed']}"
+                )
+            if size == args.sizes[-1]:
+                worker = subprocess.Popen([sys.executable, "-m", "rates", "worker"], env=env)
+                idle = results[(size, "region-region", 31)]
+                files = []
+                with psycopg.connect(cluster.conninfo("rates")) as conn:
+                    ports = [r[0] for r in conn.execute("SELECT code FROM ports")]
+                for i in range(10):
+                    files.append(workdir / f"batch{i}.csv")
+                    write_batch(files[-1], ports, 100_000, seed=i)
+                submitted = threading.Thread(target=_submit_all, args=(base, files))
+                submitted.start()
+                busy = run_wrk(
+                    base, workloads[("region-region", 31)], args.duration, args.connections, workdir
+                )
+                submitted.join()
+                print(
+                    f"region-region 31d during ten 100k-row batches: p99 {busy['p99_ms']:.1f} ms"
+                    f" vs idle {idle['p99_ms']:.1f} ms ({busy['p99_ms'] / idle['p99_ms']:.2f}x),"
+                    f" failed {busy['failed']}"
+                )
+            server.terminate()
+            server.wait()
+            server = None
+        if len(args.sizes) > 1:
+            small, large = args.sizes[0], args.sizes[-1]
+            print(
+                f"\ngrowth of p50 from {small:,} to {large:,} prices ({large / small:.0f}x data):"
+            )
+            for kind in ("port-port", "port-region", "region-region"):
+                for window in (31, 365):
+                    a, b = results[(small, kind, window)], results[(large, kind, window)]
+                    print(f"{kind:>13} {window:>3}d: {b['p50_ms'] / a['p50_ms']:.1f}x")
+        return 0
+    finally:
+        for process in (server, worker):
+            if process is not None:
+                process.terminate()
+                process.wait()
+        cluster.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _submit_all(base: str, files: list[Path]) -> None:
+    for path in files:
+        with path.open("rb") as body:
+            httpx.post(
+                f"{base}/batches",
+                content=body.read(),
+                timeout=120,
+                headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "text/csv"},
+            )
+
+
+def _wait_ready(url: str) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"{url} never became ready")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
