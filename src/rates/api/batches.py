@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from rates.api.errors import json_response
+from rates.api.schemas import UNAVAILABLE, error_responses
 from rates.errors import InvalidRequest, RatesError
 from rates.ingest import batches
 from rates.ingest.formats import CONTENT_TYPES, Compression
@@ -55,13 +56,27 @@ def _negotiate(request: Request) -> tuple[Any, Compression]:
     return fmt, "gzip" if encoding == "gzip" else "none"
 
 
-_SUBMIT_RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: {"description": "Refused before storing (e.g. wrong header), with a row report"},
-    401: {"description": "Missing or invalid bearer token"},
-    409: {"description": "Idempotency-Key reused with a different payload"},
-    413: {"description": "Payload over RATES_MAX_BATCH_BYTES"},
-    415: {"description": "Unsupported Content-Type or Content-Encoding"},
+_SUBMIT_RESPONSES = {
+    200: {"description": "The batch already submitted with this Idempotency-Key"},
+    **error_responses(
+        e400="Refused before storing (e.g. wrong header), with a row report",
+        e401="Missing or invalid bearer token",
+        e409="Idempotency-Key reused with a different payload",
+        e413="Payload over RATES_MAX_BATCH_BYTES",
+        e415="Unsupported Content-Type or Content-Encoding",
+        e503=UNAVAILABLE,
+    ),
 }
+_READ_RESPONSES = error_responses(
+    e400="Malformed parameter", e404="No such batch", e503=UNAVAILABLE
+)
+_REVERT_RESPONSES = error_responses(
+    e400="Malformed batch id",
+    e401="Missing or invalid bearer token",
+    e404="No such batch",
+    e409="The batch has not succeeded (or is already reverted)",
+    e503=UNAVAILABLE,
+)
 
 
 @router.post("/batches", status_code=202, responses=_SUBMIT_RESPONSES)
@@ -112,13 +127,13 @@ def _get(request: Request, batch_id: int) -> dict[str, Any]:
         return batches.get_batch(conn, batch_id)
 
 
-@router.get("/batches/{batch_id}", responses={404: {"description": "No such batch"}})
+@router.get("/batches/{batch_id}", responses=_READ_RESPONSES)
 def get_batch(request: Request, batch_id: int) -> Response:
     """Status, row counts, timings, attempts and the error report of one batch."""
     return json_response(_get(request, batch_id))
 
 
-@router.get("/batches")
+@router.get("/batches", responses=_READ_RESPONSES)
 def list_batches(request: Request, status: str | None = None, limit: int = 50) -> Response:
     """Most recent first, optionally only those with one status."""
     if status is not None and status not in batches.STATUSES:
@@ -138,13 +153,13 @@ def _revert(request: Request, batch_id: int) -> Response:
     return json_response({"id": batch_id, "status": "reverted", "rows_deleted": deleted})
 
 
-@router.post("/batches/{batch_id}/revert", responses={409: {"description": "Not succeeded"}})
+@router.post("/batches/{batch_id}/revert", responses=_REVERT_RESPONSES)
 def revert_batch(request: Request, batch_id: int) -> Response:
     """Removes all rows of a succeeded batch in one transaction."""
     return _revert(request, batch_id)
 
 
-@router.delete("/batches/{batch_id}", responses={409: {"description": "Not succeeded"}})
+@router.delete("/batches/{batch_id}", responses=_REVERT_RESPONSES)
 def delete_batch(request: Request, batch_id: int) -> Response:
     """The same as POST /batches/{id}/revert."""
     return _revert(request, batch_id)

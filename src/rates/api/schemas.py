@@ -32,8 +32,17 @@ class HealthResponse(BaseModel):
     status: str
 
 
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorResponse, "description": "Missing or malformed parameters"},
-    404: {"model": ErrorResponse, "description": "Unknown port code or region slug"},
-    503: {"model": ErrorResponse, "description": "Database unavailable"},
-}
+def error_responses(**described: str) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for error statuses, e.g. ``error_responses(e404="No such batch")``."""
+    return {
+        int(key.removeprefix("e")): {"model": ErrorResponse, "description": description}
+        for key, description in described.items()
+    }
+
+
+UNAVAILABLE = "Database (or batch storage) unavailable; retry"
+ERROR_RESPONSES = error_responses(
+    e400="Missing or malformed parameters",
+    e404="Unknown port code or region slug",
+    e503=UNAVAILABLE,
+)

@@ -1,4 +1,4 @@
-"""Connections and the async pool; every session gets the same statement timeout."""
+"""Connections and pools; sessions get the API statement timeout unless they ask for none."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool
 from psycopg_pool.base import AttemptWithBackoff
 
 from rates.settings import Settings
-
 
 # The pools reconnect every second (jittered) while PostgreSQL is away instead of backing off
 # exponentially (1, 2, 4, 8 s ...): after a restart or failover the API must be ready again
