@@ -2,7 +2,9 @@
 
 A location is a port code or a region slug; a region stands for every port in it and in all of
 its sub-regions, to any depth. The whole answer, including whether each location exists, comes
-from one statement, so a reader never sees half of a batch that commits meanwhile.
+from one statement, so a reader never sees half of a batch that commits meanwhile. Prices are
+read from their daily totals per route (``route_days``) plus the rows of any batch not yet
+rolled up into them.
 """
 
 from __future__ import annotations
@@ -42,21 +44,35 @@ destination_ports AS (
     UNION
     SELECT code FROM ports WHERE parent_slug IN (SELECT slug FROM destination_regions)
 ),
--- One index range scan per (origin port, destination port) pair. OFFSET 0 keeps the planner
--- from flattening the lateral subquery into a hash join over all of prices: it cannot know how
--- few ports the recursive CTEs yield.
+-- Succeeded batches whose rows are not yet in route_days (normally none, or the one that
+-- committed a moment ago): their rows are added straight from prices.
+pending_batches AS (
+    SELECT array_agg(id) AS ids FROM batches WHERE status = 'succeeded' AND NOT rolled_up
+),
+-- One index range scan of route_days per (origin port, destination port) pair. OFFSET 0 keeps
+-- the planner from flattening the lateral subquery into a hash join over the whole table: it
+-- cannot know how few ports the recursive CTEs yield.
 daily AS (
-    SELECT route.day, sum(route.price) AS total, count(*) AS prices
-    FROM origin_ports
-    CROSS JOIN destination_ports
-    CROSS JOIN LATERAL (
-        SELECT day, price FROM prices
-        WHERE orig_code = origin_ports.code
-          AND dest_code = destination_ports.code
+    SELECT counted.day, sum(counted.total) AS total, sum(counted.prices) AS prices
+    FROM (
+        SELECT route.day, route.total, route.prices
+        FROM origin_ports
+        CROSS JOIN destination_ports
+        CROSS JOIN LATERAL (
+            SELECT day, total, prices FROM route_days
+            WHERE orig_code = origin_ports.code
+              AND dest_code = destination_ports.code
+              AND day BETWEEN %(date_from)s AND %(date_to)s
+            OFFSET 0
+        ) AS route
+        UNION ALL
+        SELECT day, price, 1 FROM prices
+        WHERE batch_id = ANY (CAST((SELECT ids FROM pending_batches) AS bigint[]))
+          AND orig_code IN (SELECT code FROM origin_ports)
+          AND dest_code IN (SELECT code FROM destination_ports)
           AND day BETWEEN %(date_from)s AND %(date_to)s
-        OFFSET 0
-    ) AS route
-    GROUP BY route.day
+    ) AS counted
+    GROUP BY counted.day
 )
 SELECT days.day::date AS day,
        CASE WHEN daily.prices >= %(min_prices)s

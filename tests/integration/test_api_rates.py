@@ -12,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from rates.api.app import create_app
+from rates.db.queries import rebuild_route_days
 from rates.settings import Settings
 from tests.conftest import SAMPLE_DUMP
 
@@ -167,6 +168,7 @@ def nested_client(database_url: str) -> Iterator[TestClient]:
               ('DEEP1', 'ASIA1', '2021-03-01', 9999);
             """
         )
+        rebuild_route_days(conn)
     with client_for(database_url) as client:
         yield client
 

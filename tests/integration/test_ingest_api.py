@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from rates.api.app import create_app
+from rates.db.connection import connect
 from rates.ingest.worker import Worker
 from rates.settings import Settings
 from tests.ingest_helpers import (
@@ -339,3 +340,63 @@ def test_the_api_statement_timeout_does_not_cut_a_long_batch(
         assert response.status_code == 202
         apply_all(settings)
     assert prices_of_batch(database_url, response.json()["id"]) == 300_000
+
+
+ROUTE_DAYS_DRIFT = """
+SELECT count(*) FROM (
+    SELECT orig_code, dest_code, day, sum(price) AS total, count(*) AS prices FROM prices
+    WHERE batch_id IS NULL OR batch_id IN (SELECT id FROM batches WHERE status = 'succeeded')
+    GROUP BY 1, 2, 3
+) AS expected
+FULL JOIN route_days AS actual USING (orig_code, dest_code, day)
+WHERE expected.total IS DISTINCT FROM actual.total
+   OR expected.prices IS DISTINCT FROM actual.prices
+"""
+
+
+def drift(settings: Settings) -> int:
+    """Route-days that differ from a recomputation over prices (0 when all is rolled up)."""
+    with connect(settings, autocommit=True) as conn:
+        return conn.execute(ROUTE_DAYS_DRIFT).fetchone()[0]  # type: ignore[index]
+
+
+def test_a_batch_counts_before_and_after_its_roll_up(
+    client: TestClient, settings: Settings
+) -> None:
+    """Right after commit the batch is read from prices; after the roll-up from route_days;
+    the answer is the same, and reverts subtract exactly what the batch added."""
+    query = {
+        "date_from": "2021-02-01",
+        "date_to": "2021-02-01",
+        "origin": "world",
+        "destination": "world",
+    }
+    base = submit_and_apply(client, settings, csv_rows(30).encode(), CSV)
+    rolled = client.get("/rates", params=query).json()
+    assert rolled["rates"][0]["count"] == 30 and drift(settings) == 0
+
+    response = client.post("/batches", content=csv_rows(12, start_price=5000).encode(), headers=CSV)
+    worker = Worker(settings, name="no-roll-up-yet")
+    with (
+        connect(settings, statement_timeout_ms=0) as work,
+        connect(settings, autocommit=True) as side,
+    ):
+        assert worker.process_one(work, side) is not None
+        pending = client.get("/rates", params=query).json()["rates"][0]
+        assert pending["count"] == 42
+        assert worker.roll_up(side) == 1
+    after = client.get("/rates", params=query).json()["rates"][0]
+    assert after == pending
+    assert drift(settings) == 0
+
+    assert client.post(f"/batches/{base['id']}/revert", headers=AUTH).status_code == 200
+    assert client.get("/rates", params=query).json()["rates"][0]["count"] == 12
+    assert drift(settings) == 0
+    client.post(response.headers["Location"] + "/revert", headers=AUTH)
+    assert client.get("/rates", params=query).json()["rates"][0] == {
+        "day": "2021-02-01",
+        "price": None,
+        "count": 0,
+    }
+    with connect(settings, autocommit=True) as conn:
+        assert conn.execute("SELECT count(*) FROM route_days").fetchone()[0] == 0  # type: ignore[index]

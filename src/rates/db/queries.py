@@ -18,14 +18,31 @@ def rates_tables_are_empty(conn: psycopg.Connection[Any]) -> bool:
     return bool(row and row[0])
 
 
+def rebuild_route_days(conn: psycopg.Connection[Any]) -> None:
+    """Recomputes the daily route totals from prices (after a dump load or demo data); call it
+    inside the transaction that wrote the prices, so no reader sees prices without totals."""
+    conn.execute("TRUNCATE route_days")
+    conn.execute(
+        """
+        INSERT INTO route_days (orig_code, dest_code, day, total, prices)
+        SELECT orig_code, dest_code, day, sum(price), count(*)
+        FROM prices
+        WHERE batch_id IS NULL
+           OR batch_id IN (SELECT id FROM batches WHERE status = 'succeeded')
+        GROUP BY orig_code, dest_code, day
+        """
+    )
+    conn.execute("UPDATE batches SET rolled_up = true WHERE status = 'succeeded' AND NOT rolled_up")
+
+
 def analyze_rates_tables(conn: psycopg.Connection[Any]) -> None:
     """Refreshes planner statistics and the visibility map, which index-only scans rely on.
 
     VACUUM cannot run in a transaction, so this needs an autocommit connection."""
     if conn.autocommit:
-        conn.execute("VACUUM (ANALYZE) regions, ports, prices")
+        conn.execute("VACUUM (ANALYZE) regions, ports, prices, route_days")
     else:
-        conn.execute("ANALYZE regions, ports, prices")
+        conn.execute("ANALYZE regions, ports, prices, route_days")
 
 
 # Login role -> the group role holding its privileges (created by migration 0003).

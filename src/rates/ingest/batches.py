@@ -88,7 +88,39 @@ SELECT attempt, worker, started_at, finished_at, outcome, error
 FROM batch_attempts WHERE batch_id = %s ORDER BY attempt
 """
 
-LOCK_FOR_REVERT = "SELECT status FROM batches WHERE id = %s FOR UPDATE"
+LOCK_FOR_REVERT = "SELECT status, rolled_up FROM batches WHERE id = %s FOR UPDATE"
+SUBTRACT_FROM_ROUTE_DAYS = """
+UPDATE route_days AS r
+SET total = r.total - b.total, prices = r.prices - b.prices
+FROM (SELECT orig_code, dest_code, day, sum(price) AS total, count(*) AS prices
+      FROM prices WHERE batch_id = %(id)s
+      GROUP BY orig_code, dest_code, day) AS b
+WHERE r.orig_code = b.orig_code AND r.dest_code = b.dest_code AND r.day = b.day
+"""
+DROP_EMPTY_ROUTE_DAYS = """
+DELETE FROM route_days AS r
+USING (SELECT DISTINCT orig_code, dest_code, day FROM prices WHERE batch_id = %(id)s) AS b
+WHERE r.orig_code = b.orig_code AND r.dest_code = b.dest_code AND r.day = b.day
+  AND r.prices = 0
+"""
+# The roll-up of one succeeded batch into route_days, in a transaction after its commit.
+CLAIM_ROLL_UP = """
+SELECT id FROM batches
+WHERE status = 'succeeded' AND NOT rolled_up
+ORDER BY id
+LIMIT 1
+FOR NO KEY UPDATE SKIP LOCKED
+"""
+ADD_TO_ROUTE_DAYS = """
+INSERT INTO route_days AS r (orig_code, dest_code, day, total, prices)
+SELECT orig_code, dest_code, day, sum(price), count(*)
+FROM prices WHERE batch_id = %(id)s
+GROUP BY orig_code, dest_code, day
+ORDER BY orig_code, dest_code, day  -- every roll-up locks rows in one order: no deadlock
+ON CONFLICT (orig_code, dest_code, day)
+DO UPDATE SET total = r.total + excluded.total, prices = r.prices + excluded.prices
+"""
+MARK_ROLLED_UP = "UPDATE batches SET rolled_up = true WHERE id = %s"
 DELETE_BATCH_ROWS = "DELETE FROM prices WHERE batch_id = %s"
 MARK_REVERTED = "UPDATE batches SET status = 'reverted', reverted_at = now() WHERE id = %s"
 
@@ -264,13 +296,28 @@ def revert(conn: psycopg.Connection[Any], batch_id: int) -> int:
         row = conn.execute(LOCK_FOR_REVERT, [batch_id]).fetchone()
         if row is None:
             raise BatchNotFound(f"no batch {batch_id}")
-        if row[0] != "succeeded":
+        status, rolled_up = row
+        if status != "succeeded":
             raise BatchConflict(
-                f"batch {batch_id} is {row[0]}; only a succeeded batch can be reverted"
+                f"batch {batch_id} is {status}; only a succeeded batch can be reverted"
             )
+        if rolled_up:
+            conn.execute(SUBTRACT_FROM_ROUTE_DAYS, {"id": batch_id})
+            conn.execute(DROP_EMPTY_ROUTE_DAYS, {"id": batch_id})
         deleted = conn.execute(DELETE_BATCH_ROWS, [batch_id]).rowcount
         conn.execute(MARK_REVERTED, [batch_id])
     return deleted
+
+
+def roll_up_one(conn: psycopg.Connection[Any]) -> int | None:
+    """Moves the oldest succeeded, not yet rolled-up batch into route_days; its id, or None."""
+    with conn.transaction():
+        row = conn.execute(CLAIM_ROLL_UP).fetchone()
+        if row is None:
+            return None
+        conn.execute(ADD_TO_ROUTE_DAYS, {"id": row[0]})
+        conn.execute(MARK_ROLLED_UP, [row[0]])
+    return int(row[0])
 
 
 def as_json(value: Any) -> Jsonb:

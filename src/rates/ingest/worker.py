@@ -128,10 +128,12 @@ class Worker:
                     backoff_s = 0.5
                     while not self.stopping:
                         self._refresh_queue_metrics(side)
+                        self.roll_up(side)
                         outcome = self.process_one(work, side)
                         if outcome is not None:
                             handled += 1
                             if once:
+                                self.roll_up(side)
                                 return handled
                             continue
                         if once:
@@ -144,6 +146,20 @@ class Worker:
                 self._sleep(backoff_s)
                 backoff_s = min(backoff_s * 2, 2.0)
         return handled
+
+    def roll_up(self, side: psycopg.Connection[Any]) -> int:
+        """Moves succeeded batches into the daily route totals (after their commit, so the
+        batch's own transaction never pays for it); returns how many."""
+        rolled = 0
+        while not self.stopping:
+            started = time.perf_counter()
+            batch_id = sql.roll_up_one(side)
+            if batch_id is None:
+                return rolled
+            metrics.BATCH_DURATION.labels("roll_up").observe(time.perf_counter() - started)
+            log.info("batch_rolled_up", batch_id=batch_id, worker=self.name)
+            rolled += 1
+        return rolled
 
     def _wait_for_work(self, side: psycopg.Connection[Any]) -> None:
         """Until a NOTIFY, the poll interval, or a stop request (checked every second)."""
