@@ -159,16 +159,31 @@ def main() -> int:
                 for i in range(10):
                     files.append(workdir / f"batch{i}.csv")
                     write_batch(files[-1], ports, 100_000, seed=i)
-                submitted = threading.Thread(target=_submit_all, args=(base, files))
-                submitted.start()
-                busy = run_wrk(
-                    base, workloads[("region-region", 31)], args.duration, args.connections, workdir
-                )
-                submitted.join()
+                # Queue all ten first (uploads are quick), then measure while the worker
+                # applies them; the run lasts until the last one has succeeded.
+                ids = [_submit(base, path) for path in files]
+                done = threading.Event()
+                waiter = threading.Thread(target=_wait_all, args=(base, ids, done))
+                waiter.start()
+                busy_runs = []
+                while not done.is_set():
+                    busy_runs.append(
+                        run_wrk(
+                            base,
+                            workloads[("region-region", 31)],
+                            args.duration,
+                            args.connections,
+                            workdir,
+                        )
+                    )
+                waiter.join()
+                busy = max(busy_runs, key=lambda r: r["p99_ms"])
                 print(
-                    f"region-region 31d during ten 100k-row batches: p99 {busy['p99_ms']:.1f} ms"
-                    f" vs idle {idle['p99_ms']:.1f} ms ({busy['p99_ms'] / idle['p99_ms']:.2f}x),"
-                    f" failed {busy['failed']}"
+                    f"region-region 31d while ten 100k-row batches are applied "
+                    f"({len(busy_runs)} runs of {args.duration}s): worst p99 "
+                    f"{busy['p99_ms']:.1f} ms vs idle {idle['p99_ms']:.1f} ms "
+                    f"({busy['p99_ms'] / idle['p99_ms']:.2f}x), "
+                    f"failed {sum(r['failed'] for r in busy_runs)}"
                 )
             server.terminate()
             server.wait()
@@ -192,15 +207,22 @@ def main() -> int:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _submit_all(base: str, files: list[Path]) -> None:
-    for path in files:
-        with path.open("rb") as body:
-            httpx.post(
-                f"{base}/batches",
-                content=body.read(),
-                timeout=120,
-                headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "text/csv"},
-            )
+def _submit(base: str, path: Path) -> str:
+    response = httpx.post(
+        f"{base}/batches",
+        content=path.read_bytes(),
+        timeout=120,
+        headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "text/csv"},
+    )
+    response.raise_for_status()
+    return str(response.headers["Location"])
+
+
+def _wait_all(base: str, locations: list[str], done: threading.Event) -> None:
+    for location in locations:
+        while httpx.get(f"{base}{location}").json()["status"] not in {"succeeded", "rejected"}:
+            time.sleep(0.2)
+    done.set()
 
 
 def _wait_ready(url: str) -> None:

@@ -49,20 +49,20 @@ destination_ports AS (
 pending_batches AS (
     SELECT array_agg(id) AS ids FROM batches WHERE status = 'succeeded' AND NOT rolled_up
 ),
--- One index range scan of route_days per (origin port, destination port) pair. OFFSET 0 keeps
--- the planner from flattening the lateral subquery into a hash join over the whole table: it
--- cannot know how few ports the recursive CTEs yield.
+-- Per origin port, one index range scan of route_days over the days asked for, keeping the
+-- destinations asked for (a hash lookup). OFFSET 0 keeps the planner from flattening the
+-- lateral subquery into a join over the whole table: it cannot know how few ports the
+-- recursive CTEs yield.
 daily AS (
     SELECT counted.day, sum(counted.total) AS total, sum(counted.prices) AS prices
     FROM (
         SELECT route.day, route.total, route.prices
         FROM origin_ports
-        CROSS JOIN destination_ports
         CROSS JOIN LATERAL (
             SELECT day, total, prices FROM route_days
             WHERE orig_code = origin_ports.code
-              AND dest_code = destination_ports.code
               AND day BETWEEN %(date_from)s AND %(date_to)s
+              AND dest_code IN (SELECT code FROM destination_ports)
             OFFSET 0
         ) AS route
         UNION ALL

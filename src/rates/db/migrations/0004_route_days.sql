@@ -31,3 +31,8 @@ UPDATE batches SET rolled_up = true WHERE status = 'succeeded';
 
 GRANT SELECT, UPDATE, DELETE ON route_days TO rates_read;  -- reverts subtract their totals
 GRANT SELECT, INSERT, UPDATE ON route_days TO rates_write;
+
+-- Region queries walk the origin ports and, for each, the days in range across all of its
+-- destinations: work in proportion to the data, not to |origins| x |destinations| probes.
+CREATE INDEX route_days_origin_day_idx ON route_days (orig_code, day)
+    INCLUDE (dest_code, total, prices);
