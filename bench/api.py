@@ -218,7 +218,7 @@ def main() -> int:
         )
         server = subprocess.Popen([sys.executable, "-m", "rates", "serve"], env=env)
         base = f"http://127.0.0.1:{port}"
-        _wait_ready(f"{base}/readyz")
+        wait_ready(f"{base}/readyz")
         print(
             f"cores: {os.cpu_count()}, workers: {args.workers}, "
             f"connections: {args.connections}, duration: {args.duration}s"
@@ -241,7 +241,8 @@ def main() -> int:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _wait_ready(url: str) -> None:
+def wait_ready(url: str) -> None:
+    """Polls a readiness URL until it answers 200 (shared by the benchmarks)."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:

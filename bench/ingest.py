@@ -25,6 +25,7 @@ from pathlib import Path
 import httpx2 as httpx
 import psycopg
 
+from bench.api import wait_ready
 from rates.db.demo import DemoSpec, generate_demo
 from rates.db.dump import load_dump, open_dump
 from rates.db.migrate import migrate
@@ -76,15 +77,7 @@ class Stack:
         )
         self.api = subprocess.Popen([sys.executable, "-m", "rates", "serve"], env=self.env)
         self.worker: subprocess.Popen[bytes] | None = None
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.base}/readyz").status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        raise SystemExit("API never became ready")
+        wait_ready(f"{self.base}/readyz")
 
     def fresh_worker(self) -> subprocess.Popen[bytes]:
         self.stop_worker()

@@ -26,7 +26,7 @@ from pathlib import Path
 import httpx2 as httpx
 import psycopg
 
-from bench.api import run_wrk
+from bench.api import run_wrk, wait_ready
 from rates.db.demo import DemoSpec, generate_demo
 from rates.db.migrate import migrate
 from rates.devstack import LocalPostgres, free_port
@@ -142,7 +142,7 @@ def main() -> int:
                 f"{demo.routes:,} routes) generated in {time.perf_counter() - started:.0f}s"
             )
             server = subprocess.Popen([sys.executable, "-m", "rates", "serve"], env=env)
-            _wait_ready(f"{base}/readyz")
+            wait_ready(f"{base}/readyz")
             for (kind, window), batch in workloads.items():
                 r = run_wrk(base, batch, args.duration, args.connections, workdir)
                 results[(size, kind, window)] = r
@@ -223,18 +223,6 @@ def _wait_all(base: str, locations: list[str], done: threading.Event) -> None:
         while httpx.get(f"{base}{location}").json()["status"] not in {"succeeded", "rejected"}:
             time.sleep(0.2)
     done.set()
-
-
-def _wait_ready(url: str) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"{url} never became ready")
 
 
 if __name__ == "__main__":
