@@ -49,22 +49,29 @@ destination_ports AS (
 pending_batches AS (
     SELECT array_agg(id) AS ids FROM batches WHERE status = 'succeeded' AND NOT rolled_up
 ),
--- Per origin port, one index range scan of route_days over the days asked for, keeping the
--- destinations asked for (a hash lookup). OFFSET 0 keeps the planner from flattening the
--- lateral subquery into a join over the whole table: it cannot know how few ports the
--- recursive CTEs yield.
+-- Per origin port, its known routes to the destinations asked for, then one index range scan
+-- of route_days per such route over the days asked for: work in proportion to the data, not
+-- to |origins| x |destinations|. OFFSET 0 keeps the planner from flattening the lateral
+-- subqueries into hash joins over whole tables: it cannot know how few ports the recursive
+-- CTEs yield.
 daily AS (
     SELECT counted.day, sum(counted.total) AS total, sum(counted.prices) AS prices
     FROM (
-        SELECT route.day, route.total, route.prices
+        SELECT route_day.day, route_day.total, route_day.prices
         FROM origin_ports
         CROSS JOIN LATERAL (
-            SELECT day, total, prices FROM route_days
+            SELECT dest_code FROM routes
             WHERE orig_code = origin_ports.code
-              AND day BETWEEN %(date_from)s AND %(date_to)s
               AND dest_code IN (SELECT code FROM destination_ports)
             OFFSET 0
         ) AS route
+        CROSS JOIN LATERAL (
+            SELECT day, total, prices FROM route_days
+            WHERE orig_code = origin_ports.code
+              AND dest_code = route.dest_code
+              AND day BETWEEN %(date_from)s AND %(date_to)s
+            OFFSET 0
+        ) AS route_day
         UNION ALL
         SELECT day, price, 1 FROM prices
         WHERE batch_id = ANY (CAST((SELECT ids FROM pending_batches) AS bigint[]))

@@ -32,6 +32,8 @@ def rebuild_route_days(conn: psycopg.Connection[Any]) -> None:
         GROUP BY orig_code, dest_code, day
         """
     )
+    conn.execute("TRUNCATE routes")
+    conn.execute("INSERT INTO routes SELECT DISTINCT orig_code, dest_code FROM route_days")
     conn.execute("UPDATE batches SET rolled_up = true WHERE status = 'succeeded' AND NOT rolled_up")
 
 
@@ -40,9 +42,9 @@ def analyze_rates_tables(conn: psycopg.Connection[Any]) -> None:
 
     VACUUM cannot run in a transaction, so this needs an autocommit connection."""
     if conn.autocommit:
-        conn.execute("VACUUM (ANALYZE) regions, ports, prices, route_days")
+        conn.execute("VACUUM (ANALYZE) regions, ports, prices, route_days, routes")
     else:
-        conn.execute("ANALYZE regions, ports, prices, route_days")
+        conn.execute("ANALYZE regions, ports, prices, route_days, routes")
 
 
 # Login role -> the group role holding its privileges (created by migration 0003).

@@ -120,6 +120,12 @@ ORDER BY orig_code, dest_code, day  -- every roll-up locks rows in one order: no
 ON CONFLICT (orig_code, dest_code, day)
 DO UPDATE SET total = r.total + excluded.total, prices = r.prices + excluded.prices
 """
+ADD_ROUTES = """
+INSERT INTO routes (orig_code, dest_code)
+SELECT DISTINCT orig_code, dest_code FROM prices WHERE batch_id = %(id)s
+ORDER BY orig_code, dest_code
+ON CONFLICT DO NOTHING
+"""
 MARK_ROLLED_UP = "UPDATE batches SET rolled_up = true WHERE id = %s"
 DELETE_BATCH_ROWS = "DELETE FROM prices WHERE batch_id = %s"
 MARK_REVERTED = "UPDATE batches SET status = 'reverted', reverted_at = now() WHERE id = %s"
@@ -316,6 +322,7 @@ def roll_up_one(conn: psycopg.Connection[Any]) -> int | None:
         if row is None:
             return None
         conn.execute(ADD_TO_ROUTE_DAYS, {"id": row[0]})
+        conn.execute(ADD_ROUTES, {"id": row[0]})
         conn.execute(MARK_ROLLED_UP, [row[0]])
     return int(row[0])
 

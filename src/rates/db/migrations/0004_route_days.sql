@@ -32,7 +32,13 @@ UPDATE batches SET rolled_up = true WHERE status = 'succeeded';
 GRANT SELECT, UPDATE, DELETE ON route_days TO rates_read;  -- reverts subtract their totals
 GRANT SELECT, INSERT, UPDATE ON route_days TO rates_write;
 
--- Region queries walk the origin ports and, for each, the days in range across all of its
--- destinations: work in proportion to the data, not to |origins| x |destinations| probes.
-CREATE INDEX route_days_origin_day_idx ON route_days (orig_code, day)
-    INCLUDE (dest_code, total, prices);
+-- The routes that have prices at all: region queries visit only these pairs instead of every
+-- origin x destination combination (most of which never trade).
+CREATE TABLE routes (
+    orig_code text NOT NULL,
+    dest_code text NOT NULL,
+    PRIMARY KEY (orig_code, dest_code)
+);
+INSERT INTO routes SELECT DISTINCT orig_code, dest_code FROM route_days;
+GRANT SELECT ON routes TO rates_read;
+GRANT SELECT, INSERT ON routes TO rates_write;
