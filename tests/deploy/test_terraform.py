@@ -1,4 +1,4 @@
-"""Static checks of the AWS deployment under deploy/: structure, environment parity, security
+"""Static checks of the AWS deployment under deploy/: structure, environment values, security
 invariants, checkov, the pipeline files, and `terraform validate` where the registry is reachable.
 
 The security checks walk the HCL parsed by python-hcl2 and are themselves tested on a small bad
@@ -24,20 +24,15 @@ import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TF_ROOT = REPO_ROOT / "deploy" / "terraform"
+# The one root configuration; environments are values (envs/<env>/) applied to it.
+ROOT_DIR = TF_ROOT / "root"
 AWS_DIR = REPO_ROOT / "deploy" / "aws"
 MODULES = ("network", "database", "service", "ingestion", "monitoring", "pipeline")
 ENVS = ("dev", "staging", "prod")
 MODULE_FILES = ("main.tf", "variables.tf", "outputs.tf", "versions.tf", "README.md")
-ENV_FILES = (
-    "main.tf",
-    "variables.tf",
-    "outputs.tf",
-    "versions.tf",
-    "backend.tf",
-    "terraform.tfvars",
-)
-# Environments differ only by terraform.tfvars and the state key in backend.tf.
-ENV_IDENTICAL_FILES = ("main.tf", "variables.tf", "outputs.tf", "versions.tf")
+ROOT_FILES = ("main.tf", "variables.tf", "outputs.tf", "versions.tf", "backend.tf")
+# Environments hold no code: only their values and their partial backend configuration.
+ENV_FILES = ("terraform.tfvars", "backend.hcl")
 
 WORLD = frozenset({"0.0.0.0/0", "::/0"})
 ALB_WORLD_PORTS = frozenset({80, 443})
@@ -90,8 +85,9 @@ def parse_hcl(text: str) -> dict[str, Any]:
 
 
 def tf_files() -> list[Path]:
-    """Every .tf and .tfvars file under deploy/terraform (provider caches excluded)."""
-    files = [*TF_ROOT.rglob("*.tf"), *TF_ROOT.rglob("*.tfvars")]
+    """Every .tf, .tfvars and .hcl file under deploy/terraform (provider caches excluded)."""
+    files = [*TF_ROOT.rglob("*.tf"), *TF_ROOT.rglob("*.tfvars"), *TF_ROOT.rglob("*.hcl")]
+    files = [p for p in files if p.name != ".terraform.lock.hcl"]
     return sorted(p for p in files if ".terraform" not in p.parts)
 
 
@@ -102,7 +98,7 @@ def parsed(path: Path) -> dict[str, Any]:
 
 
 def directory_docs(directory: Path) -> list[dict[str, Any]]:
-    """Parsed .tf files of one Terraform directory (a module or an environment)."""
+    """Parsed .tf files of one Terraform directory (a module or the root configuration)."""
     return [parsed(p) for p in sorted(directory.glob("*.tf"))]
 
 
@@ -476,8 +472,13 @@ def security_findings(docs: list[dict[str, Any]], where: str) -> list[str]:
 
 
 def terraform_directories() -> list[Path]:
-    """All modules and environments."""
-    return [*(TF_ROOT / "modules" / m for m in MODULES), *(TF_ROOT / "envs" / e for e in ENVS)]
+    """All modules and the root configuration."""
+    return [*(TF_ROOT / "modules" / m for m in MODULES), ROOT_DIR]
+
+
+def directory_id(directory: Path) -> str:
+    """Test id of a Terraform directory: modules/<name> or root."""
+    return str(directory.relative_to(TF_ROOT))
 
 
 # --- Structure ----------------------------------------------------------------------------------
@@ -490,10 +491,11 @@ def test_every_terraform_file_parses(path: Path) -> None:
 
 
 def test_there_is_terraform_to_check() -> None:
-    """The module and environment directories exist, so no check below passes vacuously."""
-    missing = [str(d.relative_to(REPO_ROOT)) for d in terraform_directories() if not d.is_dir()]
+    """The module, root and environment directories exist, so no check below passes vacuously."""
+    directories = [*terraform_directories(), *(TF_ROOT / "envs" / e for e in ENVS)]
+    missing = [str(d.relative_to(REPO_ROOT)) for d in directories if not d.is_dir()]
     assert not missing, f"missing Terraform directories: {missing}"
-    assert len(tf_files()) >= len(MODULES) * 4 + len(ENVS) * 6
+    assert len(tf_files()) >= len(MODULES) * 4 + len(ROOT_FILES) + len(ENVS) * len(ENV_FILES)
 
 
 @pytest.mark.parametrize("module", MODULES)
@@ -504,17 +506,13 @@ def test_module_has_standard_files(module: str) -> None:
     assert not missing, f"modules/{module} lacks {missing}"
 
 
-@pytest.mark.parametrize("env", ENVS)
-def test_environment_has_standard_files(env: str) -> None:
-    """Each environment has the module files plus backend.tf and terraform.tfvars."""
-    directory = TF_ROOT / "envs" / env
-    missing = [name for name in ENV_FILES if not (directory / name).is_file()]
-    assert not missing, f"envs/{env} lacks {missing}"
+def test_root_has_standard_files() -> None:
+    """The root configuration has the module files plus backend.tf."""
+    missing = [name for name in ROOT_FILES if not (ROOT_DIR / name).is_file()]
+    assert not missing, f"root lacks {missing}"
 
 
-@pytest.mark.parametrize(
-    "directory", terraform_directories(), ids=lambda d: f"{d.parent.name}/{d.name}"
-)
+@pytest.mark.parametrize("directory", terraform_directories(), ids=directory_id)
 def test_variables_have_type_and_description(directory: Path) -> None:
     """Every variable declares a type and a non-empty description."""
     docs = directory_docs(directory)
@@ -528,9 +526,7 @@ def test_variables_have_type_and_description(directory: Path) -> None:
     assert not bad, f"variables without type or description in {directory.name}: {bad}"
 
 
-@pytest.mark.parametrize(
-    "directory", terraform_directories(), ids=lambda d: f"{d.parent.name}/{d.name}"
-)
+@pytest.mark.parametrize("directory", terraform_directories(), ids=directory_id)
 def test_outputs_have_description(directory: Path) -> None:
     """Every output has a non-empty description."""
     outputs = list(blocks(directory_docs(directory), "output"))
@@ -638,9 +634,7 @@ def unresolved_references(directory: Path) -> list[str]:
     return sorted(set(problems))
 
 
-@pytest.mark.parametrize(
-    "directory", terraform_directories(), ids=lambda d: f"{d.parent.name}/{d.name}"
-)
+@pytest.mark.parametrize("directory", terraform_directories(), ids=directory_id)
 def test_references_resolve(directory: Path) -> None:
     """Every var., local., data., module. and resource reference names something declared."""
     problems = unresolved_references(directory)
@@ -668,8 +662,8 @@ def test_reference_check_catches_typos(tmp_path: Path) -> None:
 
 
 def test_module_calls_match_module_variables() -> None:
-    """Each environment passes only declared module inputs and every input without a default."""
-    docs = directory_docs(TF_ROOT / "envs" / "dev")
+    """The root passes only declared module inputs and every input without a default."""
+    docs = directory_docs(ROOT_DIR)
     for name, body in blocks(docs, "module"):
         module_docs = directory_docs(TF_ROOT / "modules" / name)
         declared = {var: spec for var, spec in blocks(module_docs, "variable")}
@@ -685,62 +679,61 @@ def test_module_calls_match_module_variables() -> None:
 # --- Environments ---------------------------------------------------------------------------------
 
 
-def test_environments_share_their_code() -> None:
-    """dev, staging and prod share byte-identical code files: they differ only by values."""
-    for name in ENV_IDENTICAL_FILES:
-        contents = {
-            env: (TF_ROOT / "envs" / env / name).read_text(encoding="utf-8") for env in ENVS
-        }
-        different = [env for env in ENVS if contents[env] != contents[ENVS[0]]]
-        assert not different, f"envs/*/{name} differs between {ENVS[0]} and {different}"
+@pytest.mark.parametrize("env", ENVS)
+def test_environments_hold_only_values(env: str) -> None:
+    """dev, staging and prod share the root code: each env folder holds only its values."""
+    directory = TF_ROOT / "envs" / env
+    present = sorted(p.name for p in directory.iterdir())
+    assert present == sorted(ENV_FILES), (
+        f"envs/{env} must hold only {sorted(ENV_FILES)} (code belongs in root/): {present}"
+    )
+    stray = sorted(str(p.relative_to(TF_ROOT)) for p in (TF_ROOT / "envs").rglob("*.tf"))
+    assert not stray, f"Terraform code under envs/ (move it to root/): {stray}"
 
 
-def test_environments_call_the_same_modules() -> None:
-    """Every environment calls the six modules by the same names, sources and arguments."""
-    calls = {}
-    for env in ENVS:
-        docs = directory_docs(TF_ROOT / "envs" / env)
-        calls[env] = {
-            name: (body.get("source"), sorted(body)) for name, body in blocks(docs, "module")
-        }
-    assert calls["dev"] == calls["staging"] == calls["prod"]
-    sources = {name: source for name, (source, _) in calls["dev"].items()}
+def test_root_calls_the_six_modules() -> None:
+    """The root configuration calls the six modules by their names, from ../modules/<name>."""
+    sources = {
+        name: body.get("source") for name, body in blocks(directory_docs(ROOT_DIR), "module")
+    }
     assert sorted(sources) == sorted(MODULES), f"module calls: {sorted(sources)}"
     for name, source in sources.items():
-        assert source == f"../../modules/{name}", f"module {name} has source {source}"
-        assert (TF_ROOT / "envs" / "dev" / source).resolve().is_dir()
+        assert source == f"../modules/{name}", f"module {name} has source {source}"
+        assert (ROOT_DIR / source).resolve().is_dir()
 
 
 def test_environments_keep_remote_locked_state() -> None:
     """Each environment keeps encrypted S3 state under its own key, with locking."""
+    root_backend = first_block(parsed(ROOT_DIR / "backend.tf")["terraform"][0], "backend")
+    assert "s3" in root_backend, "root/backend.tf has no s3 backend"
+    assert not root_backend["s3"].get("key"), (
+        "root/backend.tf must leave the state key to envs/<env>/backend.hcl"
+    )
     keys = set()
     for env in ENVS:
-        doc = parsed(TF_ROOT / "envs" / env / "backend.tf")
-        backend = first_block(doc["terraform"][0], "backend")
-        s3 = backend.get("s3")
-        assert s3, f"envs/{env}/backend.tf has no s3 backend"
-        assert s3.get("encrypt") is True
+        s3 = parsed(TF_ROOT / "envs" / env / "backend.hcl")
+        assert s3.get("encrypt") is True, f"envs/{env}/backend.hcl: state not encrypted"
         assert s3.get("use_lockfile") is True or s3.get("dynamodb_table"), (
             f"envs/{env}: no state locking"
         )
-        assert env in s3.get("key", ""), (
-            f"envs/{env}: state key {s3.get('key')} does not name the environment"
+        assert s3.get("key") == f"rates/{env}/terraform.tfstate", (
+            f"envs/{env}: state key {s3.get('key')} is not rates/{env}/terraform.tfstate"
         )
+        assert s3.get("region"), f"envs/{env}/backend.hcl sets no region"
         keys.add(s3["key"])
     assert len(keys) == len(ENVS)
 
 
 @pytest.mark.parametrize("env", ENVS)
 def test_tfvars_set_exactly_the_declared_variables(env: str) -> None:
-    """terraform.tfvars sets every variable without a default and no undeclared one."""
-    docs = directory_docs(TF_ROOT / "envs" / env)
-    declared = {name: body for name, body in blocks(docs, "variable")}
+    """terraform.tfvars sets every root variable without a default and no undeclared one."""
+    declared = {name: body for name, body in blocks(directory_docs(ROOT_DIR), "variable")}
     values = parsed(TF_ROOT / "envs" / env / "terraform.tfvars")
     unknown = sorted(set(values) - set(declared))
     unset = sorted(
         name for name, body in declared.items() if "default" not in body and name not in values
     )
-    assert not unknown, f"envs/{env}/terraform.tfvars sets undeclared variables {unknown}"
+    assert not unknown, f"envs/{env}/terraform.tfvars sets variables not in root/: {unknown}"
     assert not unset, f"envs/{env}/terraform.tfvars leaves {unset} unset"
     assert values["environment"] == env
 
@@ -763,9 +756,7 @@ def test_prod_is_sized_and_protected_like_prod() -> None:
 # --- Security -------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "directory", terraform_directories(), ids=lambda d: f"{d.parent.name}/{d.name}"
-)
+@pytest.mark.parametrize("directory", terraform_directories(), ids=directory_id)
 def test_security_invariants_hold(directory: Path) -> None:
     """No public/unencrypted DB, SSH, open ingress past the ALB, bare bucket or ECS env secret."""
     findings = security_findings(directory_docs(directory), directory.name)
@@ -1095,16 +1086,9 @@ def test_terraform_files_are_formatted() -> None:
     )
 
 
-@pytest.fixture(scope="session")
-def plugin_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One provider download shared by the three environments."""
-    return tmp_path_factory.mktemp("terraform-plugin-cache")
-
-
 @pytest.mark.timeout(1200)
-@pytest.mark.parametrize("env", ENVS)
-def test_terraform_validate(env: str, tmp_path: Path, plugin_cache: Path) -> None:
-    """`terraform init -backend=false` and `validate` pass (skip: registry unreachable only)."""
+def test_terraform_validate(tmp_path: Path) -> None:
+    """`terraform init -backend=false` and `validate` pass in root/ (skip: registry unreachable)."""
     terraform = shutil.which("terraform")
     if terraform is None:
         pytest.skip("terraform is not on PATH")
@@ -1113,8 +1097,8 @@ def test_terraform_validate(env: str, tmp_path: Path, plugin_cache: Path) -> Non
     shutil.copytree(
         TF_ROOT, copy, ignore=shutil.ignore_patterns(".terraform", ".terraform.lock.hcl")
     )
-    workdir = copy / "envs" / env
-    env_vars = {**terraform_env(), "TF_PLUGIN_CACHE_DIR": str(plugin_cache)}
+    workdir = copy / "root"
+    env_vars = terraform_env()
     init = subprocess.run(
         [terraform, "init", "-backend=false", "-input=false", "-no-color"],
         capture_output=True,

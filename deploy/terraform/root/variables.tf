@@ -1,4 +1,4 @@
-# Identical in every environment; the values are in terraform.tfvars.
+# Shared by every environment; the values are in envs/<env>/terraform.tfvars.
 
 variable "aws_region" {
   type        = string

@@ -1,5 +1,5 @@
-# Identical in envs/dev, envs/staging and envs/prod (a test checks it): environments differ only
-# by terraform.tfvars and the state key in backend.tf.
+# The one root configuration of every environment: dev, staging and prod differ only by their
+# values, envs/<env>/terraform.tfvars, and their state, envs/<env>/backend.hcl (see README.md).
 
 provider "aws" {
   region = var.aws_region
@@ -24,7 +24,7 @@ locals {
 }
 
 module "network" {
-  source = "../../modules/network"
+  source = "../modules/network"
 
   name                    = local.name
   vpc_cidr                = var.vpc_cidr
@@ -37,7 +37,7 @@ module "network" {
 }
 
 module "database" {
-  source = "../../modules/database"
+  source = "../modules/database"
 
   name                        = local.name
   subnet_ids                  = module.network.database_subnet_ids
@@ -53,7 +53,7 @@ module "database" {
 }
 
 module "service" {
-  source = "../../modules/service"
+  source = "../modules/service"
 
   name                     = local.name
   private_subnet_ids       = module.network.private_subnet_ids
@@ -95,7 +95,7 @@ module "service" {
 }
 
 module "ingestion" {
-  source = "../../modules/ingestion"
+  source = "../modules/ingestion"
 
   name                     = local.name
   bucket_name              = local.batch_bucket_name
@@ -124,7 +124,7 @@ module "ingestion" {
 }
 
 module "monitoring" {
-  source = "../../modules/monitoring"
+  source = "../modules/monitoring"
 
   name                   = local.name
   alarm_email            = var.alarm_email
@@ -140,7 +140,7 @@ module "monitoring" {
 }
 
 module "pipeline" {
-  source = "../../modules/pipeline"
+  source = "../modules/pipeline"
 
   name              = local.name
   github_repository = var.github_repository
