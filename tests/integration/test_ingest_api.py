@@ -66,6 +66,8 @@ def test_a_valid_csv_batch_is_applied_with_lineage(client: TestClient, settings:
     batch = client.get(f"/batches/{batch_id}").json()
     assert batch["status"] == "succeeded"
     assert batch["rows"] == {"total": 50, "inserted": 50, "invalid": 0}
+    assert set(batch["timings_s"]) == {"load", "commit", "total", "roll_up"}
+    assert all(seconds >= 0 for seconds in batch["timings_s"].values())
     assert batch["attempts"] == 1
     assert batch["sha256"] and batch["bytes"] == len(csv_rows(50))
     assert prices_of_batch(settings.conninfo() or "", batch_id) == 50

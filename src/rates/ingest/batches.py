@@ -126,7 +126,17 @@ SELECT DISTINCT orig_code, dest_code FROM prices WHERE batch_id = %(id)s
 ORDER BY orig_code, dest_code
 ON CONFLICT DO NOTHING
 """
-MARK_ROLLED_UP = "UPDATE batches SET rolled_up = true WHERE id = %s"
+MARK_ROLLED_UP = """
+UPDATE batches
+SET rolled_up = true,
+    timings = coalesce(timings, '{}'::jsonb) || jsonb_build_object(
+        'roll_up', round(extract(epoch FROM clock_timestamp() - %(started)s)::numeric, 3))
+WHERE id = %(id)s
+"""
+# Phases that end after the batch's own commit are added to its timings afterwards.
+ADD_TIMING = (
+    "UPDATE batches SET timings = coalesce(timings, '{}'::jsonb) || %(timing)s WHERE id = %(id)s"
+)
 DELETE_BATCH_ROWS = "DELETE FROM prices WHERE batch_id = %s"
 MARK_REVERTED = "UPDATE batches SET status = 'reverted', reverted_at = now() WHERE id = %s"
 
@@ -321,9 +331,10 @@ def roll_up_one(conn: psycopg.Connection[Any]) -> int | None:
         row = conn.execute(CLAIM_ROLL_UP).fetchone()
         if row is None:
             return None
+        started = conn.execute("SELECT clock_timestamp()").fetchone()[0]  # type: ignore[index]
         conn.execute(ADD_TO_ROUTE_DAYS, {"id": row[0]})
         conn.execute(ADD_ROUTES, {"id": row[0]})
-        conn.execute(MARK_ROLLED_UP, [row[0]])
+        conn.execute(MARK_ROLLED_UP, {"id": row[0], "started": started})
     return int(row[0])
 
 

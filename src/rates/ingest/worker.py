@@ -217,8 +217,23 @@ class Worker:
         started = time.perf_counter()
         try:
             outcome = self._apply(work, batch)
+            committing = time.perf_counter()
             work.commit()
-            metrics.BATCH_DURATION.labels("total").observe(time.perf_counter() - started)
+            finished = time.perf_counter()
+            metrics.BATCH_DURATION.labels("commit").observe(finished - committing)
+            metrics.BATCH_DURATION.labels("total").observe(finished - started)
+            side.execute(
+                sql.ADD_TIMING,
+                {
+                    "id": batch.id,
+                    "timing": sql.as_json(
+                        {
+                            "commit": round(finished - committing, 3),
+                            "total": round(finished - started, 3),
+                        }
+                    ),
+                },
+            )
         except Exception as exc:
             metrics.WORKER_BUSY.set(0)
             if work.closed or work.broken:
