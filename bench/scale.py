@@ -67,13 +67,15 @@ def queries(
     return out
 
 
-def write_batch(path: Path, ports: list[str], rows: int, seed: int) -> None:
+def write_batch(path: Path, routes: list[tuple[str, str]], rows: int, seed: int) -> None:
+    """New prices on existing lanes, as a rate feed brings them (not random port pairs, which
+    would invent a new route for almost every row)."""
     rng = random.Random(seed)
     with path.open("w") as out:
         out.write("orig_code,dest_code,day,price\n")
         lines = []
         for i in range(rows):
-            o, d = rng.sample(ports, 2)
+            o, d = rng.choice(routes)
             lines.append(
                 f"{o},{d},2021-{1 + i % 12:02d}-{1 + i % 28:02d},{rng.randint(100, 5000)}\n"
             )
@@ -155,10 +157,10 @@ def main() -> int:
                 idle = results[(size, "region-region", 31)]
                 files = []
                 with psycopg.connect(cluster.conninfo("rates")) as conn:
-                    ports = [r[0] for r in conn.execute("SELECT code FROM ports")]
+                    routes = conn.execute("SELECT orig_code, dest_code FROM routes").fetchall()
                 for i in range(10):
                     files.append(workdir / f"batch{i}.csv")
-                    write_batch(files[-1], ports, 100_000, seed=i)
+                    write_batch(files[-1], routes, 100_000, seed=i)
                 # Queue all ten first (uploads are quick), then measure while the worker
                 # applies them; the run lasts until the last one has succeeded.
                 ids = [_submit(base, path) for path in files]
