@@ -38,6 +38,14 @@ def _raise_for_error(response: httpx.Response) -> dict[str, Any]:
     return body
 
 
+def _request(method: str, url: str, **kwargs: Any) -> httpx.Response:
+    """One HTTP call; an unreachable API becomes a one-line error, not a traceback."""
+    try:
+        return httpx.request(method, url, **kwargs)
+    except httpx.TransportError as exc:
+        raise ApiError(f"cannot reach the rates API at {url}: {exc}") from None
+
+
 def submit_file(
     url: str, token: str, path: Path, idempotency_key: str | None, console: Console
 ) -> dict[str, Any]:
@@ -68,12 +76,14 @@ def submit_file(
                     progress.advance(task, len(chunk))
                     yield chunk
 
-        response = httpx.post(f"{url}/batches", content=chunks(), headers=headers, timeout=600)
+        response = _request(
+            "POST", f"{url}/batches", content=chunks(), headers=headers, timeout=600
+        )
     return _raise_for_error(response)
 
 
 def get_json(url: str, path: str, params: dict[str, str] | None = None) -> dict[str, Any]:
-    return _raise_for_error(httpx.get(f"{url}{path}", params=params, timeout=30))
+    return _raise_for_error(_request("GET", f"{url}{path}", params=params, timeout=30))
 
 
 def wait_for_batch(
