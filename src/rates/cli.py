@@ -56,6 +56,12 @@ Replace = Annotated[
 ]
 
 
+def _require_dump_for_sample(sample: float | None, dump: Path | None) -> None:
+    if sample is not None and dump is None:
+        console.print("[red]error:[/] --sample needs --dump (the dump to sample from)")
+        raise typer.Exit(2)
+
+
 def load_settings(**overrides: Any) -> Settings:
     """Settings from the environment plus explicit CLI options; exits 2 on a bad value."""
     try:
@@ -106,9 +112,7 @@ def up(
 ) -> None:
     """Run the whole stack locally: private PostgreSQL (unless RATES_DATABASE_URL), data, API,
     worker."""
-    if sample is not None and dump is None:
-        console.print("[red]error:[/] --sample needs --dump (the dump to sample from)")
-        raise typer.Exit(2)
+    _require_dump_for_sample(sample, dump)
     settings = load_settings(host=host, port=port, workers=workers, data_dir=data_dir)
     with user_errors():
         code = run_local_stack(
@@ -389,9 +393,7 @@ def env_up(
     """Start a copy in the background: own PostgreSQL, port, storage, API and worker."""
     from rates import envs
 
-    if sample is not None and dump is None:
-        console.print("[red]error:[/] --sample needs --dump (the dump to sample from)")
-        raise typer.Exit(2)
+    _require_dump_for_sample(sample, dump)
     settings = load_settings(data_dir=data_dir)
     with user_errors():
         info = envs.env_up(settings.data_dir, name, port=port, dump=dump, sample=sample)

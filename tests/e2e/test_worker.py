@@ -72,6 +72,21 @@ def batch(settings: Settings, batch_id: int) -> dict:
         return get_batch(conn, batch_id)
 
 
+def wait_for_copied_rows(settings: Settings, rows: int, timeout_s: float = 60) -> None:
+    """Until a COPY into prices has streamed at least ``rows`` rows (pg_stat_progress_copy)."""
+    deadline = time.monotonic() + timeout_s
+    with connect(settings, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            copied = conn.execute(
+                "SELECT max(tuples_processed) FROM pg_stat_progress_copy"
+                " WHERE relid = 'prices'::regclass"
+            ).fetchone()[0]  # type: ignore[index]
+            if copied is not None and copied >= rows:
+                return
+            time.sleep(0.02)
+    raise AssertionError(f"no COPY into prices reached {rows} rows")
+
+
 def wait_for_status(
     settings: Settings, batch_id: int, statuses: set[str], timeout_s: float = 120
 ) -> dict:
@@ -139,7 +154,7 @@ def test_sigkill_mid_batch_leaves_nothing_and_another_worker_applies_it_once(
     batch_id = queue_file(settings, write_csv(tmp_path / "big.csv", BIG_BATCH_ROWS))
     victim = start_worker("victim")
     wait_for_status(settings, batch_id, {"processing"})
-    time.sleep(1.0)  # well into the COPY
+    wait_for_copied_rows(settings, 100_000)  # well into the COPY
     assert batch(settings, batch_id)["status"] == "processing"
     victim.send_signal(signal.SIGKILL)
     victim.wait()
@@ -163,7 +178,9 @@ def test_sigkill_mid_batch_leaves_nothing_and_another_worker_applies_it_once(
     reader.start()
     rescuer = start_worker("rescuer")
     done = wait_for_status(settings, batch_id, {"succeeded", "failed", "rejected"})
-    time.sleep(0.2)
+    deadline = time.monotonic() + 10
+    while BIG_BATCH_ROWS not in seen and time.monotonic() < deadline:
+        time.sleep(0.01)  # let the reader observe the committed batch
     stop.set()
     reader.join()
     assert done["status"] == "succeeded"

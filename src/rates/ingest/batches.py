@@ -60,14 +60,18 @@ RETURNING id
 BY_IDEMPOTENCY_KEY = "SELECT id, sha256 FROM batches WHERE idempotency_key = %s"
 NOTIFY = "SELECT pg_notify(%s, %s::text)"
 
-BATCH_VIEW = """
+# True while a worker holds batch b's advisory lock, i.e. applies it right now.
+_BEING_APPLIED = f"""
+EXISTS (
+    SELECT FROM pg_locks l
+    WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
+      AND l.classid = {BATCH_LOCK_SPACE} AND l.objid = b.id
+      AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()))
+"""
+
+BATCH_VIEW = f"""
 SELECT b.id,
-       CASE WHEN b.status = 'queued' AND EXISTS (
-                SELECT FROM pg_locks l
-                WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
-                  AND l.classid = {lock_space} AND l.objid = b.id
-                  AND l.database = (SELECT oid FROM pg_database
-                                    WHERE datname = current_database()))
+       CASE WHEN b.status = 'queued' AND {_BEING_APPLIED}
             THEN 'processing' ELSE b.status END AS status,
        b.format, b.compression, b.source, b.bytes, b.sha256, b.storage_uri,
        b.submitted_at, b.finished_at, b.reverted_at,
@@ -75,7 +79,7 @@ SELECT b.id,
        (SELECT count(*) FROM batch_attempts a WHERE a.batch_id = b.id) AS attempts,
        (SELECT max(a.started_at) FROM batch_attempts a WHERE a.batch_id = b.id) AS started_at
 FROM batches b
-""".replace("{lock_space}", str(BATCH_LOCK_SPACE))
+"""
 GET_BATCH = BATCH_VIEW + "WHERE b.id = %(id)s"
 LIST_BATCHES = f"""
 SELECT * FROM ({BATCH_VIEW}) AS batch
@@ -140,24 +144,15 @@ ADD_TIMING = (
 DELETE_BATCH_ROWS = "DELETE FROM prices WHERE batch_id = %s"
 MARK_REVERTED = "UPDATE batches SET status = 'reverted', reverted_at = now() WHERE id = %s"
 
-QUEUE_METRICS = """
+QUEUE_METRICS = f"""
 SELECT count(*) FILTER (WHERE NOT processing) AS queued,
        count(*) FILTER (WHERE processing) AS processing,
        coalesce(extract(epoch FROM now() - min(submitted_at)), 0) AS oldest_age_s,
        (SELECT extract(epoch FROM max(finished_at)) FROM batches WHERE status = 'succeeded')
 FROM (
-    SELECT b.submitted_at, EXISTS (
-               SELECT FROM pg_locks l
-               WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
-                 AND l.classid = {lock_space} AND l.objid = b.id
-                 AND l.database = (SELECT oid FROM pg_database
-                                   WHERE datname = current_database())) AS processing
+    SELECT b.submitted_at, {_BEING_APPLIED} AS processing
     FROM batches b WHERE b.status = 'queued'
 ) AS waiting
-""".replace("{lock_space}", str(BATCH_LOCK_SPACE))
-QUEUE_STATS = """
-SELECT count(*), coalesce(extract(epoch FROM now() - min(submitted_at)), 0)
-FROM batches WHERE status = 'queued'
 """
 
 # --- worker statements ---------------------------------------------------------------------

@@ -58,10 +58,13 @@ class ValidationReport:
     invalid_rows: int = 0
     rows: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)
+    omitted: int = 0
 
     def add(self, line: int, field_name: str, reason: str) -> None:
         if len(self.errors) < self.max_errors:
             self.errors.append({"line": line, "field": field_name, "reason": reason})
+        else:
+            self.omitted += 1
 
     @property
     def ok(self) -> bool:
@@ -71,8 +74,7 @@ class ValidationReport:
         return {
             "invalid_rows": self.invalid_rows,
             "errors": self.errors,
-            "truncated": self.invalid_rows > len(self.errors)
-            or len(self.errors) >= self.max_errors,
+            "truncated": self.omitted > 0,
         }
 
 

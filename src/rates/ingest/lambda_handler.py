@@ -15,7 +15,7 @@ from typing import Any
 import boto3
 
 from rates.db.connection import connect
-from rates.ingest.batches import QUEUE_STATS
+from rates.ingest.batches import QUEUE_METRICS
 from rates.ingest.storage import PayloadStore
 from rates.ingest.submit import register_s3_object, s3_event_objects
 from rates.settings import Settings
@@ -50,9 +50,10 @@ def handle(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
 def report_queue_depth(event: Any = None, context: Any = None) -> dict[str, float]:
     settings = lambda_settings()
     with connect(settings, autocommit=True) as conn:
-        queued, oldest_age_s = conn.execute(QUEUE_STATS).fetchone()  # type: ignore[misc]
+        queued, processing, oldest_age_s, _ = conn.execute(QUEUE_METRICS).fetchone()  # type: ignore[misc]
+    # Batches being applied count too: the worker service must not scale in under them.
     figures = {
-        "IngestQueueDepth": float(queued),
+        "IngestQueueDepth": float(queued + processing),
         "IngestOldestQueuedAgeSeconds": float(oldest_age_s),
     }
     boto3.client("cloudwatch").put_metric_data(

@@ -54,7 +54,7 @@ class ClaimedBatch:
 @dataclass(frozen=True)
 class Outcome:
     batch_id: int
-    status: str  # succeeded, rejected, failed, retry, interrupted
+    status: str  # succeeded, rejected, failed, error (retried later), interrupted
     rows: int = 0
 
 

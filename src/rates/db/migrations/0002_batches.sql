@@ -2,9 +2,9 @@
 
 -- NULL for rows loaded from a dump or generated as demo data.
 ALTER TABLE prices ADD COLUMN batch_id bigint;
--- Batches append in id order, so a BRIN index finds a batch's rows for a revert at almost no
--- cost to ingestion (a btree here would be a second index to maintain on every COPY).
-CREATE INDEX prices_batch_id_brin ON prices USING brin (batch_id);
+-- A btree on an ever-growing key only appends to its rightmost page, so it is cheap during
+-- COPY; it finds a batch's rows for a revert and for the rates query's not-yet-rolled-up rows.
+CREATE INDEX prices_batch_id_idx ON prices (batch_id) WHERE batch_id IS NOT NULL;
 
 CREATE TABLE batches (
     id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

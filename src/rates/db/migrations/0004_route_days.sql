@@ -16,11 +16,6 @@ ALTER TABLE batches ADD COLUMN rolled_up boolean NOT NULL DEFAULT false;
 CREATE INDEX batches_pending_roll_up_idx ON batches (id)
     WHERE status = 'succeeded' AND NOT rolled_up;
 
--- A btree on an ever-growing key only appends to its rightmost page: cheap during COPY, and
--- unlike BRIN it serves `batch_id = ANY(...)` for the pending rows of the rates query.
-DROP INDEX prices_batch_id_brin;
-CREATE INDEX prices_batch_id_idx ON prices (batch_id) WHERE batch_id IS NOT NULL;
-
 INSERT INTO route_days (orig_code, dest_code, day, total, prices)
 SELECT orig_code, dest_code, day, sum(price), count(*)
 FROM prices
