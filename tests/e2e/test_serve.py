@@ -103,6 +103,8 @@ def test_sighup_reloads_workers_without_a_failed_request(
         and sample.labels == {"method": "GET", "route": "/rates", "status": "200"}
     )
     assert served == load.ok
+    sampled = {s.name for f in text_string_to_metric_families(exposition) for s in f.samples}
+    assert {"rates_db_pool_connections_in_use", "rates_db_pool_requests_waiting"} <= sampled
     traced = httpx.get(f"{base}/healthz", headers={"X-Request-ID": "trace-me-42"})
     assert traced.headers["x-request-id"] == "trace-me-42"
     server.send_signal(signal.SIGTERM)  # type: ignore[attr-defined]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -14,6 +15,7 @@ from rates.api.errors import install_error_handlers
 from rates.api.middleware import ObservabilityMiddleware
 from rates.db.connection import create_pool, create_sync_pool
 from rates.ingest.storage import PayloadStore
+from rates.observability import metrics
 from rates.settings import Settings
 
 
@@ -27,9 +29,11 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await pool.open(wait=False)
         ingest_pool.open(wait=False)
+        sampler = asyncio.create_task(_sample_pools([pool, ingest_pool]))
         try:
             yield
         finally:
+            sampler.cancel()
             app.state.shutting_down = True
             await pool.close()
             ingest_pool.close()
@@ -46,14 +50,25 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.store = PayloadStore(settings)
     app.state.shutting_down = False
     install_error_handlers(app)
-    app.add_middleware(
-        ObservabilityMiddleware, pools=[pool, ingest_pool], access_log=settings.access_log
-    )
+    app.add_middleware(ObservabilityMiddleware, access_log=settings.access_log)
     app.include_router(rates.router)
     app.include_router(batches.router)
     app.include_router(health.router)
     app.openapi = lambda: _openapi_without_422(app)  # type: ignore[method-assign]
     return app
+
+
+async def _sample_pools(pools: list[Any], interval_s: float = 1.0) -> None:
+    """Pool gauges, sampled once a second rather than on every request."""
+    while True:
+        in_use = waiting = 0
+        for pool in pools:
+            stats = pool.get_stats()
+            in_use += stats.get("pool_size", 0) - stats.get("pool_available", 0)
+            waiting += stats.get("requests_waiting", 0)
+        metrics.DB_POOL_IN_USE.set(in_use)
+        metrics.DB_POOL_WAITING.set(waiting)
+        await asyncio.sleep(interval_s)
 
 
 def _openapi_without_422(app: FastAPI) -> dict[str, Any]:

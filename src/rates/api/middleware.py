@@ -1,13 +1,12 @@
 """Per-request observability as one pure ASGI middleware (cheaper than BaseHTTPMiddleware):
 a request id (accepted from and returned in X-Request-ID, bound to every log line), the
-HTTP metrics by route template, pool gauges, and one access log line."""
+HTTP metrics by route template, and one access log line."""
 
 from __future__ import annotations
 
 import re
 import time
 import uuid
-from typing import Any
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -21,9 +20,8 @@ _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
 class ObservabilityMiddleware:
-    def __init__(self, app: ASGIApp, *, pools: list[Any], access_log: bool) -> None:
+    def __init__(self, app: ASGIApp, *, access_log: bool) -> None:
         self.app = app
-        self.pools = pools
         self.access_log = access_log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -54,13 +52,6 @@ class ObservabilityMiddleware:
             method = scope["method"]
             metrics.HTTP_REQUESTS.labels(method, template, str(status)).inc()
             metrics.HTTP_REQUEST_DURATION.labels(method, template).observe(elapsed)
-            in_use = waiting = 0
-            for pool in self.pools:
-                stats = pool.get_stats()
-                in_use += stats.get("pool_size", 0) - stats.get("pool_available", 0)
-                waiting += stats.get("requests_waiting", 0)
-            metrics.DB_POOL_IN_USE.set(in_use)
-            metrics.DB_POOL_WAITING.set(waiting)
             if self.access_log:
                 log.info(
                     "request",
