@@ -185,7 +185,10 @@ def main() -> int:
     parser.add_argument("--dump", type=Path, default=DEFAULT_DUMP)
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    # PostgreSQL and wrk run on the same machine, so the API gets half the cores: on 2 cores a
+    # second API process measured lower throughput and a 5-10x p99 (three processes busy on two
+    # cores), see the README's performance section.
+    parser.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) // 2))
     parser.add_argument("--port-pairs", type=int, default=300)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
