@@ -69,6 +69,7 @@ def test_a_valid_csv_batch_is_applied_with_lineage(client: TestClient, settings:
     assert set(batch["timings_s"]) == {"load", "commit", "total", "roll_up"}
     assert all(seconds >= 0 for seconds in batch["timings_s"].values())
     assert batch["attempts"] == 1
+    assert batch["submitted_at"] <= batch["started_at"] <= batch["finished_at"]
     assert batch["sha256"] and batch["bytes"] == len(csv_rows(50))
     assert prices_of_batch(settings.conninfo() or "", batch_id) == 50
     rates = client.get(
@@ -185,6 +186,7 @@ def test_bad_csv_is_rejected_naming_line_and_field(
     assert batch["report"]["errors"][0]["field"] == field
     assert batch["report"]["invalid_rows"] >= 1
     assert batch["rows"]["inserted"] == 0
+    assert batch["started_at"] <= batch["finished_at"]
     assert total_prices(settings.conninfo() or "") == 0
 
 

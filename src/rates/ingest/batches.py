@@ -190,15 +190,18 @@ FINISH_ATTEMPT = """
 UPDATE batch_attempts SET finished_at = now(), outcome = %(outcome)s, error = %(error)s
 WHERE batch_id = %(batch_id)s AND attempt = %(attempt)s
 """
+# The batch transaction's now() is its start, before the attempt began: finished_at takes the
+# clock instead.
 MARK_SUCCEEDED = """
 UPDATE batches
-SET status = 'succeeded', finished_at = now(), rows_total = %(rows)s, rows_inserted = %(rows)s,
-    rows_invalid = 0, timings = %(timings)s, sha256 = coalesce(sha256, %(sha256)s)
+SET status = 'succeeded', finished_at = clock_timestamp(),
+    rows_total = %(rows)s, rows_inserted = %(rows)s, rows_invalid = 0,
+    timings = %(timings)s, sha256 = coalesce(sha256, %(sha256)s)
 WHERE id = %(id)s
 """
 MARK_REJECTED = """
 UPDATE batches
-SET status = 'rejected', finished_at = now(), rows_total = %(rows)s, rows_inserted = 0,
+SET status = 'rejected', finished_at = clock_timestamp(), rows_total = %(rows)s, rows_inserted = 0,
     rows_invalid = %(invalid)s, timings = %(timings)s, report = %(report)s,
     sha256 = coalesce(sha256, %(sha256)s)
 WHERE id = %(id)s
