@@ -147,8 +147,12 @@ def run_pgbench(
             lines = (line.split("--")[0] for line in statement.splitlines())
             path.write_text(" ".join(" ".join(lines).split()) + ";\n")
             scripts += ["-f", str(path)]
-    # The API's sessions run with jit=off; so does pgbench, or the limit would be lower.
-    env = {**os.environ, "PGPASSWORD": cluster.password, "PGOPTIONS": "-c jit=off"}
+    # pgbench runs with the session settings of the API (no JIT, no parallel workers).
+    env = {
+        **os.environ,
+        "PGPASSWORD": cluster.password,
+        "PGOPTIONS": "-c jit=off -c max_parallel_workers_per_gather=0",
+    }
     output = subprocess.run(
         [
             str(find_postgres_bin_dir() / "pgbench"),

@@ -9,10 +9,13 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from rates.db.connection import connect
 from rates.db.demo import DemoSpec, generate_demo
 from rates.db.dump import load_dump, open_dump
 from rates.db.migrate import available_migrations, migrate
 from rates.errors import DataAlreadyLoaded, InvalidDump
+from rates.query import DAILY_RATES_SQL, MIN_PRICES_PER_DAY
+from rates.settings import Settings
 from tests.conftest import SAMPLE_DUMP
 
 
@@ -152,3 +155,28 @@ def test_demo_data_is_deterministic_nested_and_varied(database_url: str) -> None
         assert min(per_route_day) < 3 <= max(per_route_day)
         with pytest.raises(DataAlreadyLoaded):
             generate_demo(conn, spec)
+
+
+def test_rates_sessions_never_start_parallel_workers(database_url: str) -> None:
+    """Even where the planner rates a parallel plan cheapest, a rates session plans none: the
+    workers' start-up (~4 ms) dominated every rates query once prices carried batch ids."""
+    with connect(Settings(database_url=database_url)) as conn:
+        for cheap_parallelism in (
+            "parallel_setup_cost = 0",
+            "parallel_tuple_cost = 0",
+            "min_parallel_table_scan_size = 0",
+            "min_parallel_index_scan_size = 0",
+        ):
+            conn.execute(f"SET {cheap_parallelism}")
+        query = {
+            "origin": "china_main",
+            "destination": "northern_europe",
+            "date_from": "2021-01-01",
+            "date_to": "2021-01-31",
+            "min_prices": MIN_PRICES_PER_DAY,
+        }
+        plan = "\n".join(row[0] for row in conn.execute("EXPLAIN " + DAILY_RATES_SQL, query))
+        assert "Gather" not in plan
+        conn.execute("SET max_parallel_workers_per_gather = 2")  # what PostgreSQL would do
+        plan = "\n".join(row[0] for row in conn.execute("EXPLAIN " + DAILY_RATES_SQL, query))
+        assert "Gather" in plan
