@@ -45,7 +45,8 @@ destination_ports AS (
     SELECT code FROM ports WHERE parent_slug IN (SELECT slug FROM destination_regions)
 ),
 -- Succeeded batches whose rows are not yet in route_days (normally none, or the one that
--- committed a moment ago): their rows are added straight from prices.
+-- committed a moment ago): their rows are added straight from prices, per batch and origin
+-- port through the (batch_id, orig_code, dest_code, day) index.
 pending_batches AS (
     SELECT array_agg(id) AS ids FROM batches WHERE status = 'succeeded' AND NOT rolled_up
 ),
@@ -73,11 +74,17 @@ daily AS (
             OFFSET 0
         ) AS route_day
         UNION ALL
-        SELECT day, price, 1 FROM prices
-        WHERE batch_id = ANY (CAST((SELECT ids FROM pending_batches) AS bigint[]))
-          AND orig_code IN (SELECT code FROM origin_ports)
-          AND dest_code IN (SELECT code FROM destination_ports)
-          AND day BETWEEN %(date_from)s AND %(date_to)s
+        SELECT pending.day, pending.price, 1
+        FROM unnest(CAST((SELECT ids FROM pending_batches) AS bigint[])) AS batch(id)
+        CROSS JOIN origin_ports
+        CROSS JOIN LATERAL (
+            SELECT day, price FROM prices
+            WHERE batch_id = batch.id
+              AND orig_code = origin_ports.code
+              AND dest_code IN (SELECT code FROM destination_ports)
+              AND day BETWEEN %(date_from)s AND %(date_to)s
+            OFFSET 0
+        ) AS pending
     ) AS counted
     GROUP BY counted.day
 )
