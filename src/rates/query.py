@@ -46,7 +46,7 @@ destination_ports AS (
 ),
 -- Succeeded batches whose rows are not yet in route_days (normally none, or the one that
 -- committed a moment ago): their rows are added straight from prices, per batch and origin
--- port through the (batch_id, orig_code, dest_code, day) index.
+-- port through the (batch_id, orig_code) index.
 pending_batches AS (
     SELECT array_agg(id) AS ids FROM batches WHERE status = 'succeeded' AND NOT rolled_up
 ),
