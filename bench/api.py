@@ -88,10 +88,22 @@ def _query(origin: str, destination: str, start: date, end: date) -> dict:
     }
 
 
-def run_wrk(base: str, queries: list[dict], duration: int, connections: int, workdir: Path) -> dict:
+def run_wrk(
+    base: str,
+    queries: list[dict],
+    duration: int,
+    connections: int,
+    workdir: Path,
+    *,
+    pause_ms: int = 0,
+) -> dict:
+    """Closed-loop load: each connection sends its next request as soon as the last is answered,
+    or ``pause_ms`` later (a lighter, steadier load than the machine's maximum)."""
     paths = ",".join(f'"/rates?{urlencode(q)}"' for q in queries)
     script = workdir / "rotate.lua"
-    script.write_text(LUA % paths)
+    script.write_text(
+        LUA % paths + (f"delay = function() return {pause_ms} end\n" if pause_ms else "")
+    )
     threads = min(connections, os.cpu_count() or 1)
     output = subprocess.run(
         [

@@ -4,7 +4,10 @@ For each size it generates demo data (1,000 ports, a 4-level region tree, 365 da
 `rates serve`, and runs wrk (8 connections, rotating over a few hundred distinct queries) for
 port-pair, port-region and region-region queries over 31 and 365 days, printing p50/p99,
 requests/s and failed requests. At the largest size it then applies ten 100k-row batches
-through a worker while region queries run, and compares p99 with the idle run.
+through a worker while region queries run, and compares p99 with the idle run, twice: with the
+machine flat out (no pause between requests) and at about a third of that (8 ms pauses). Each
+time it also measures the load beside one process spinning on a core, as a floor: what any
+background work costs the API on this machine.
 
     .venv/bin/python -m bench.scale [--sizes 1000000 10000000] [--duration 10]
 """
@@ -12,6 +15,7 @@ through a worker while region queries run, and compares p99 with the idle run.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import random
 import shutil
@@ -20,6 +24,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -36,6 +41,10 @@ DAYS = 365
 PORTS = 1000
 MEAN_PRICES_PER_ROUTE_DAY = 2.5
 TOKEN = "bench-token"
+BATCHES = 10
+BATCH_ROWS = 100_000
+# Per connection between requests: about a third of what the machine serves flat out.
+PAUSE_MS = 8
 
 
 def queries(
@@ -89,6 +98,8 @@ def main() -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 10_000_000])
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=8)
+    # As in bench.api: PostgreSQL, the worker and wrk share the machine with the API.
+    parser.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) // 2))
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="rates-bench-scale-", dir="/tmp"))
     workdir.chmod(0o755)
@@ -111,6 +122,7 @@ def main() -> int:
             RATES_INGEST_TOKENS=TOKEN,
             RATES_STORAGE_DIR=str(workdir / "store"),
             RATES_WORKER_METRICS_PORT="0",
+            RATES_WORKERS=str(args.workers),
         )
         base = f"http://127.0.0.1:{port}"
         print(
@@ -154,39 +166,38 @@ def main() -> int:
                 )
             if size == args.sizes[-1]:
                 worker = subprocess.Popen([sys.executable, "-m", "rates", "worker"], env=env)
-                idle = results[(size, "region-region", 31)]
-                files = []
                 with psycopg.connect(cluster.conninfo("rates")) as conn:
                     routes = conn.execute("SELECT orig_code, dest_code FROM routes").fetchall()
-                for i in range(10):
-                    files.append(workdir / f"batch{i}.csv")
-                    write_batch(files[-1], routes, 100_000, seed=i)
-                # Queue all ten first (uploads are quick), then measure while the worker
-                # applies them; the run lasts until the last one has succeeded.
-                ids = [_submit(base, path) for path in files]
-                done = threading.Event()
-                waiter = threading.Thread(target=_wait_all, args=(base, ids, done))
-                waiter.start()
-                busy_runs = []
-                while not done.is_set():
-                    busy_runs.append(
-                        run_wrk(
-                            base,
-                            workloads[("region-region", 31)],
-                            args.duration,
-                            args.connections,
-                            workdir,
-                        )
+                for round_number, pause_ms in enumerate((0, PAUSE_MS)):
+                    load = functools.partial(
+                        run_wrk,
+                        base,
+                        workloads[("region-region", 31)],
+                        args.duration,
+                        args.connections,
+                        workdir,
+                        pause_ms=pause_ms,
                     )
-                waiter.join()
-                busy = max(busy_runs, key=lambda r: r["p99_ms"])
-                print(
-                    f"region-region 31d while ten 100k-row batches are applied "
-                    f"({len(busy_runs)} runs of {args.duration}s): worst p99 "
-                    f"{busy['p99_ms']:.1f} ms vs idle {idle['p99_ms']:.1f} ms "
-                    f"({busy['p99_ms'] / idle['p99_ms']:.2f}x), "
-                    f"failed {sum(r['failed'] for r in busy_runs)}"
-                )
+                    with psycopg.connect(cluster.conninfo("rates"), autocommit=True) as conn:
+                        # Settled tables (as autovacuum leaves them), not the last round's.
+                        conn.execute("VACUUM (ANALYZE) prices, route_days, routes")
+                    idle = load()
+                    spinning = _during_a_busy_loop(load)
+                    files = []
+                    for i in range(BATCHES):
+                        files.append(workdir / f"batch{round_number}-{i}.csv")
+                        write_batch(files[-1], routes, BATCH_ROWS, seed=round_number * 100 + i)
+                    busy, seconds = _while_batches_apply(base, files, load)
+                    worst = max(busy, key=lambda r: r["p99_ms"])
+                    pace = f"{pause_ms} ms pause per request" if pause_ms else "no pause"
+                    print(f"\nregion-region 31d, {args.connections} connections, {pace}:")
+                    print(_compared("idle", idle, idle))
+                    print(_compared("one busy-loop process", spinning, idle))
+                    print(
+                        _compared(f"{BATCHES} x {BATCH_ROWS:,}-row batches", worst, idle)
+                        + f" (worst of {len(busy)} runs; all applied and rolled up in"
+                        f" {seconds:.0f} s; failed {sum(r['failed'] for r in busy)})"
+                    )
             server.terminate()
             server.wait()
             server = None
@@ -209,6 +220,41 @@ def main() -> int:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+def _compared(label: str, run: dict, idle: dict) -> str:
+    return (
+        f"  {label:<26} p99 {run['p99_ms']:6.1f} ms  {run['rps']:5.0f} req/s"
+        f"  {run['p99_ms'] / idle['p99_ms']:.1f}x idle"
+    )
+
+
+def _during_a_busy_loop(load: Callable[[], dict]) -> dict:
+    """The same load while one process spins on a core: the least any background work costs
+    the API on this machine, for comparison with the batches."""
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        return load()
+    finally:
+        spinner.kill()
+        spinner.wait()
+
+
+def _while_batches_apply(
+    base: str, files: list[Path], load: Callable[[], dict]
+) -> tuple[list[dict], float]:
+    """Queues the batches (uploads are quick), then runs the load again and again until the
+    worker has applied and rolled up the last one; the runs and the seconds that took."""
+    locations = [_submit(base, path) for path in files]
+    started = time.perf_counter()
+    done = threading.Event()
+    waiter = threading.Thread(target=_wait_all, args=(base, locations, done))
+    waiter.start()
+    runs = []
+    while not done.is_set():
+        runs.append(load())
+    waiter.join()
+    return runs, time.perf_counter() - started
+
+
 def _submit(base: str, path: Path) -> str:
     response = httpx.post(
         f"{base}/batches",
@@ -221,8 +267,14 @@ def _submit(base: str, path: Path) -> str:
 
 
 def _wait_all(base: str, locations: list[str], done: threading.Event) -> None:
+    """Until every batch has succeeded and been rolled up into the daily totals."""
     for location in locations:
-        while httpx.get(f"{base}{location}").json()["status"] not in {"succeeded", "rejected"}:
+        while True:
+            batch = httpx.get(f"{base}{location}").json()
+            if batch["status"] == "succeeded" and "roll_up" in (batch["timings_s"] or {}):
+                break
+            if batch["status"] in {"rejected", "failed", "reverted"}:
+                raise SystemExit(f"{location} ended {batch['status']}")
             time.sleep(0.2)
     done.set()
 
