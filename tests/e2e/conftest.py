@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -54,15 +56,18 @@ def start_rates() -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
                 env=env,
                 stdout=output,
                 stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group, killed whole below
             )
         started.append(process)
         return process
 
     yield start
     for process in started:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        # The group, not just the process: a SIGKILLed gunicorn master leaves its workers
+        # running (they do not watch their parent), holding the port.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 @pytest.fixture
