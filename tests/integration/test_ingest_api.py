@@ -240,6 +240,15 @@ def test_input_refused_before_storing_gets_the_same_report(
     assert error["details"]["errors"][0] == {"line": 1, "field": field, "reason": error["message"]}
     assert client.get("/batches").json() == {"batches": []}
     assert not any((settings.payload_dir()).glob("*-batch*"))
+    assert not any((settings.payload_dir() / "incoming").glob("*"))
+
+
+def test_a_quoted_csv_header_is_accepted_at_upload_as_by_the_worker(
+    client: TestClient, settings: Settings
+) -> None:
+    """The upload check parses the header as CSV, as the worker does, so quotes are fine."""
+    body = csv_rows(3).replace(HEADER, '"orig_code","dest_code","day","price"\n', 1)
+    assert submit_and_apply(client, settings, body.encode(), CSV)["status"] == "succeeded"
 
 
 def test_unsupported_media_type_and_size_limit(database_url: str, tmp_path: Path) -> None:
@@ -286,6 +295,7 @@ def test_idempotency_key_returns_the_same_batch_and_409_on_other_payload(
     assert first.status_code == 202
     assert again.status_code == 200
     assert again.json()["id"] == first.json()["id"]
+    assert not any((settings.payload_dir() / "incoming").glob("*"))  # the replay's copy is gone
     other = client.post("/batches", content=csv_rows(6).encode(), headers=headers)
     assert other.status_code == 409
     apply_all(settings)

@@ -207,7 +207,7 @@ SET status = 'rejected', finished_at = clock_timestamp(), rows_total = %(rows)s,
 WHERE id = %(id)s
 """
 MARK_FAILED = """
-UPDATE batches SET status = 'failed', finished_at = now(), report = %(report)s
+UPDATE batches SET status = 'failed', finished_at = clock_timestamp(), report = %(report)s
 WHERE id = %(id)s AND status = 'queued'
 """
 RETRY_LATER = """

@@ -25,6 +25,9 @@ class ApiError(RatesError):
 
 
 def _raise_for_error(response: httpx.Response) -> dict[str, Any]:
+    if response.status_code >= 400 and not _is_json(response):
+        # A proxy's or load balancer's own error page, not the API's JSON error.
+        raise ApiError(f"{response.status_code}: {response.text.strip()[:200]}")
     body: dict[str, Any] = response.json() if response.content else {}
     if response.status_code >= 400:
         error = body.get("error", {})
@@ -36,6 +39,10 @@ def _raise_for_error(response: httpx.Response) -> dict[str, Any]:
             ]
         raise ApiError("\n".join(lines))
     return body
+
+
+def _is_json(response: httpx.Response) -> bool:
+    return response.headers.get("content-type", "").startswith("application/json")
 
 
 def _request(method: str, url: str, **kwargs: Any) -> httpx.Response:

@@ -179,6 +179,13 @@ def _decoded_lines(lines: Iterable[bytes], bad_encoding: set[int]) -> Iterator[s
         yield text
 
 
+def csv_header_problem(header: list[str]) -> str | None:
+    """Why a parsed CSV header is not ours, or None; checked at upload and by the worker."""
+    if [name.strip() for name in header] != list(FIELDS):
+        return f"expected {HEADER}, got {','.join(header)[:100]}"
+    return None
+
+
 def csv_copy_lines(
     lines: Iterable[bytes], validator: RowValidator, report: ValidationReport
 ) -> Iterator[str]:
@@ -191,9 +198,9 @@ def csv_copy_lines(
             report.invalid_rows += 1
             report.add(1, "header", f"the batch is empty; expected the header {HEADER}")
             return
-        if [name.strip() for name in header] != list(FIELDS):
+        if (problem := csv_header_problem(header)) is not None:
             report.invalid_rows += 1
-            report.add(1, "header", f"expected {HEADER}, got {','.join(header)[:100]}")
+            report.add(1, "header", problem)
             return
         for row in reader:
             line = reader.line_num

@@ -4,6 +4,7 @@ Shared by the API (uploads), the CLI (``rates ingest register``) and the S3 even
 
 from __future__ import annotations
 
+import csv
 import zlib
 from typing import Any
 from urllib.parse import unquote_plus
@@ -12,7 +13,13 @@ import psycopg
 
 from rates.errors import RatesError
 from rates.ingest.batches import NewBatch, Registration, find_by_idempotency_key, register
-from rates.ingest.formats import FIELDS, HEADER, Compression, Format, format_of_name
+from rates.ingest.formats import (
+    Compression,
+    Format,
+    ValidationReport,
+    csv_header_problem,
+    format_of_name,
+)
 from rates.ingest.storage import PayloadStore, SpooledPayload
 
 _PEEK_BYTES = 1 << 16
@@ -31,10 +38,9 @@ class UnsupportedFormat(RatesError):
 
 
 def refusal(line: int, field: str, reason: str) -> BatchRefused:
-    return BatchRefused(
-        reason,
-        details={"invalid_rows": 1, "errors": [{"line": line, "field": field, "reason": reason}]},
-    )
+    report = ValidationReport(invalid_rows=1)
+    report.add(line, field, reason)
+    return BatchRefused(reason, details=report.to_dict())
 
 
 def first_line(payload: SpooledPayload, compression: Compression) -> bytes:
@@ -54,9 +60,10 @@ def check_before_storing(payload: SpooledPayload, fmt: Format, compression: Comp
         raise refusal(1, "file", "the batch is empty")
     line = first_line(payload, compression)
     if fmt == "csv":
-        header = line.decode("utf-8", "replace").removeprefix("\ufeff")
-        if [name.strip() for name in header.split(",")] != list(FIELDS):
-            raise refusal(1, "header", f"expected {HEADER}, got {header[:100]}")
+        text = line.decode("utf-8", "replace").removeprefix("\ufeff")
+        problem = csv_header_problem(next(csv.reader([text]), []))
+        if problem is not None:
+            raise refusal(1, "header", problem)
 
 
 def accept_upload(
@@ -74,6 +81,7 @@ def accept_upload(
         if idempotency_key is not None:
             existing = find_by_idempotency_key(conn, idempotency_key, payload.sha256)
             if existing is not None:
+                payload.path.unlink(missing_ok=True)  # the first upload's copy is stored
                 return Registration(existing, created=False)
         check_before_storing(payload, fmt, compression)
     except BaseException:

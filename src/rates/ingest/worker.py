@@ -1,6 +1,6 @@
 """``rates worker``: claims queued batches and applies each in one transaction.
 
-The claim (``SELECT ... FOR UPDATE SKIP LOCKED``), the COPY of the rows and the final status
+The claim (``SELECT ... FOR NO KEY UPDATE SKIP LOCKED``), the COPY of the rows and the final status
 commit together: readers see all of a batch or none of it, several workers never apply the
 same batch, and a worker that dies (SIGKILL, OOM, lost host) releases its batch the moment its
 connection drops, so another worker retries it with no stall timeout. Attempts are recorded
@@ -283,7 +283,7 @@ class Worker:
                         self._check_deadline()
                 if buffer and report.ok:
                     copy.write("".join(buffer))
-            while stored.read(1 << 20):  # hash to the end even if parsing stopped early
+            while hashing.read(1 << 20):  # hash to the end even if parsing stopped early
                 pass
         timings["load"] = round(time.perf_counter() - started, 3)
         sha256 = hashing.sha256.hexdigest()
