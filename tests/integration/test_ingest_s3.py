@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import subprocess
 import sys
@@ -20,6 +21,8 @@ from psycopg.conninfo import conninfo_to_dict
 from rates.api.app import create_app
 from rates.devstack import free_port
 from rates.ingest import lambda_handler
+from rates.ingest.storage import PayloadStore
+from rates.ingest.submit import register_s3_object
 from rates.ingest.worker import Worker
 from rates.settings import Settings
 from tests.ingest_helpers import TOKEN, csv_rows, ingest_settings, prices_of_batch, seed_ports
@@ -181,6 +184,28 @@ def test_cli_register_queues_an_existing_object(settings: Settings, s3, tmp_path
     )
     assert bad.returncode == 1 and "cannot tell the format" in bad.stderr
     apply_all(settings)
+    with psycopg.connect(settings.conninfo() or "") as conn:
+        batch_id, status = conn.execute("SELECT id, status FROM batches").fetchone()  # type: ignore[misc]
+    assert status == "succeeded"
+    assert prices_of_batch(settings.conninfo() or "", batch_id) == 1
+
+
+def test_a_rejected_s3_object_is_hashed_to_its_end(settings: Settings, s3) -> None:  # type: ignore[no-untyped-def]
+    """Parsing stops at a wrong header, but the recorded sha256 is that of the whole object
+    (larger than one read), as for uploads."""
+    body = b"day,price\n" + b"2021-02-01,5\n" * 300_000
+    s3.put_object(Bucket=BUCKET, Key="manual/wrong-header.csv", Body=body)
+    with psycopg.connect(settings.conninfo() or "", autocommit=True) as conn:
+        registration = register_s3_object(
+            conn, PayloadStore(settings), BUCKET, "manual/wrong-header.csv", "test"
+        )
+    apply_all(settings)
+    with psycopg.connect(settings.conninfo() or "") as conn:
+        status, sha256 = conn.execute(
+            "SELECT status, sha256 FROM batches WHERE id = %s", [registration.id]
+        ).fetchone()  # type: ignore[misc]
+    assert status == "rejected"
+    assert sha256 == hashlib.sha256(body).hexdigest()
 
 
 def test_db_load_reads_a_dump_from_s3(database_url: str, s3) -> None:  # type: ignore[no-untyped-def]
