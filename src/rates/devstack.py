@@ -399,6 +399,7 @@ def run_local_stack(settings: Settings, options: StackOptions, say: Callable[[st
             {
                 "RATES_HOST": settings.host,
                 "RATES_PORT": str(settings.port),
+                "RATES_WORKERS": str(settings.workers),
                 "RATES_DATA_DIR": str(settings.data_dir.absolute()),
             }
         )

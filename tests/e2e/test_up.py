@@ -31,7 +31,7 @@ def test_up_serves_demo_data_stops_cleanly_and_reuses_it(
     start_rates: Callable[..., object], data_dir: Path, port: int, tmp_path: Path
 ) -> None:
     """First run creates cluster and data; SIGTERM stops API and PostgreSQL; a rerun reuses both."""
-    env = rates_env(RATES_DATA_DIR=str(data_dir), RATES_PORT=str(port), RATES_WORKERS="1")
+    env = rates_env(RATES_DATA_DIR=str(data_dir), RATES_PORT=str(port))
     base = f"http://127.0.0.1:{port}"
     query = {
         "date_from": "2021-01-01",
@@ -42,8 +42,9 @@ def test_up_serves_demo_data_stops_cleanly_and_reuses_it(
     answers = []
     for run in range(2):
         log = tmp_path / f"up-{run}.log"
-        process = start_rates("up", env=env, log=log)
+        process = start_rates("up", "--workers", "1", env=env, log=log)
         wait_for(f"{base}/readyz", timeout_s=120)
+        assert len(_api_workers(process.pid)) == 1  # type: ignore[attr-defined]
         response = httpx.get(f"{base}/rates", params=query)
         assert response.status_code == 200
         answers.append(response.json())
@@ -66,6 +67,18 @@ def test_up_serves_demo_data_stops_cleanly_and_reuses_it(
     rates = answers[0]["rates"]
     assert len(rates) == 10 and sum(r["count"] for r in rates) > 0
     assert answers[0] == answers[1]
+
+
+def _api_workers(up_pid: int) -> list[int]:
+    """The worker processes of the `rates serve` that `rates up` started."""
+    rows = [
+        line.split(maxsplit=2)
+        for line in subprocess.run(
+            ["ps", "-e", "-o", "pid=,ppid=,args="], capture_output=True, text=True, check=True
+        ).stdout.splitlines()
+    ]
+    masters = {pid for pid, ppid, args in rows if ppid == str(up_pid) and "serve" in args}
+    return [int(pid) for pid, ppid, _ in rows if ppid in masters]
 
 
 def submit_batches_through_the_cli(base: str, data_dir: Path, tmp_path: Path) -> None:
