@@ -17,19 +17,33 @@ from rates.db.connection import DatabaseNotConfigured, connect, require_conninfo
 from rates.db.demo import DemoSpec, generate_demo
 from rates.db.dump import load_dump, open_dump_source
 from rates.db.migrate import migrate
-from rates.devstack import DevstackError, StackOptions, prepare_database, run_local_stack
+from rates.devstack import (
+    DevstackError,
+    StackOptions,
+    ingest_token_path,
+    prepare_database,
+    run_local_stack,
+)
 from rates.errors import RatesError
 from rates.observability.logs import configure_logging
-from rates.settings import Settings, SettingsFileError
+from rates.settings import ENV_PREFIX, Settings, SettingsFileError
 
+# rich_markup_mode=None: help texts are plain text (as rich markup, "[default: demo data]"
+# vanished as an unknown tag).
 app = typer.Typer(
-    help="Ocean-freight rates: API, data loading and the local stack.", no_args_is_help=True
+    help="Ocean-freight rates: API, data loading and the local stack.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
 )
 db_app = typer.Typer(
-    help="Schema and data: migrate, load a dump, generate demo data.", no_args_is_help=True
+    help="Schema and data: migrate, load a dump, generate demo data.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
 )
 ingest_app = typer.Typer(
-    help="Batches of new prices: submit, follow, list, register.", no_args_is_help=True
+    help="Batches of new prices: submit, follow, list, register.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
 )
 app.add_typer(db_app, name="db")
 app.add_typer(ingest_app, name="ingest")
@@ -41,11 +55,22 @@ Host = Annotated[str | None, typer.Option(envvar="RATES_HOST", help="Address to 
 Port = Annotated[int | None, typer.Option(envvar="RATES_PORT", help="Port to listen on.")]
 Workers = Annotated[
     int | None,
-    typer.Option(envvar="RATES_WORKERS", help="Server worker processes [default: CPU count]."),
+    typer.Option(
+        envvar="RATES_WORKERS", help="Server worker processes [default: CPU count, at least 2]."
+    ),
 ]
 DataDir = Annotated[
     Path | None,
     typer.Option(envvar="RATES_DATA_DIR", help="Where local state lives [default: .rates]."),
+]
+Dump = Annotated[
+    Path | None,
+    typer.Option(
+        envvar="RATES_DUMP",
+        exists=True,
+        dir_okay=False,
+        help="pg_dump file to load when the database is empty [default: demo data].",
+    ),
 ]
 Sample = Annotated[
     float | None,
@@ -68,7 +93,7 @@ def load_settings(**overrides: Any) -> Settings:
         settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
         for error in exc.errors():
-            name = "RATES_" + "_".join(str(part) for part in error["loc"]).upper()
+            name = ENV_PREFIX + "_".join(str(part) for part in error["loc"]).upper()
             console.print(f"[red]configuration error:[/] {name}: {error['msg']}")
         raise typer.Exit(2) from None
     except SettingsFileError as exc:
@@ -95,15 +120,7 @@ def _with_connection(settings: Settings, action: Callable[[Any], T]) -> T:
 
 @app.command()
 def up(
-    dump: Annotated[
-        Path | None,
-        typer.Option(
-            envvar="RATES_DUMP",
-            exists=True,
-            dir_okay=False,
-            help="pg_dump file to load when the database is empty [default: demo data].",
-        ),
-    ] = None,
+    dump: Dump = None,
     sample: Sample = None,
     data_dir: DataDir = None,
     host: Host = None,
@@ -217,15 +234,7 @@ def db_grant_logins() -> None:
 
 @db_app.command("init")
 def db_init(
-    dump: Annotated[
-        Path | None,
-        typer.Option(
-            envvar="RATES_DUMP",
-            exists=True,
-            dir_okay=False,
-            help="Dump to load when the database is empty [default: demo data].",
-        ),
-    ] = None,
+    dump: Dump = None,
 ) -> None:
     """Migrate, then load the dump (or demo data) only if the database holds no data yet."""
     settings = load_settings()
@@ -255,6 +264,7 @@ def worker(
     console.print(f"worker stopped after {handled} batch(es)")
 
 
+LOCAL_API_URL = "http://127.0.0.1:8000"
 ApiUrl = Annotated[str, typer.Option(envvar="RATES_API_URL", help="Base URL of the rates API.")]
 Token = Annotated[
     str | None,
@@ -265,7 +275,7 @@ Token = Annotated[
 def _token(settings: Settings, token: str | None) -> str:
     if token:
         return token
-    local = settings.data_dir / "ingest-token"
+    local = ingest_token_path(settings.data_dir)
     if local.exists():
         return local.read_text().strip()
     console.print("[red]error:[/] no token: pass --token or set RATES_INGEST_TOKEN")
@@ -282,7 +292,7 @@ def ingest_submit(
     idempotency_key: Annotated[
         str | None, typer.Option(help="Resubmitting with the same key returns the same batch.")
     ] = None,
-    url: ApiUrl = "http://127.0.0.1:8000",
+    url: ApiUrl = LOCAL_API_URL,
     token: Token = None,
 ) -> None:
     """Upload a batch file (with a progress bar); with --wait, exit 1 unless it succeeds."""
@@ -300,7 +310,7 @@ def ingest_submit(
 
 
 @ingest_app.command("status")
-def ingest_status(batch_id: int, url: ApiUrl = "http://127.0.0.1:8000") -> None:
+def ingest_status(batch_id: int, url: ApiUrl = LOCAL_API_URL) -> None:
     """Show one batch: status, rows, timings, attempts, error report."""
     from rates.ingest.client import get_json
 
@@ -312,7 +322,7 @@ def ingest_status(batch_id: int, url: ApiUrl = "http://127.0.0.1:8000") -> None:
 def ingest_list(
     status: Annotated[str | None, typer.Option(help="Only batches with this status.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
-    url: ApiUrl = "http://127.0.0.1:8000",
+    url: ApiUrl = LOCAL_API_URL,
 ) -> None:
     """Recent batches, newest first."""
     from rich.table import Table
@@ -375,7 +385,9 @@ def print_batch(batch: dict[str, Any]) -> None:
 
 
 env_app = typer.Typer(
-    help="Scaled-down copies of the local stack, side by side.", no_args_is_help=True
+    help="Scaled-down copies of the local stack, side by side.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
 )
 app.add_typer(env_app, name="env")
 

@@ -367,9 +367,13 @@ def prepare_database(conninfo: str, options: StackOptions) -> str:
         )
 
 
+def ingest_token_path(data_dir: Path) -> Path:
+    return data_dir / "ingest-token"
+
+
 def local_ingest_token(data_dir: Path) -> Path:
     """A token for the local stack's batch endpoint, made once, readable by its owner only."""
-    path = data_dir / "ingest-token"
+    path = ingest_token_path(data_dir)
     if not path.exists():
         data_dir.mkdir(parents=True, exist_ok=True)
         path.write_text(secrets.token_urlsafe(32) + "\n")
@@ -407,8 +411,9 @@ def run_local_stack(settings: Settings, options: StackOptions, say: Callable[[st
             env["RATES_WORKER_METRICS_PORT"] = str(free_port())  # copies run side by side
         say(f"worker metrics on http://{settings.host}:{env['RATES_WORKER_METRICS_PORT']}/metrics")
         if not settings.ingest_tokens:
-            env["RATES_INGEST_TOKENS_FILE"] = str(local_ingest_token(settings.data_dir))
-            say(f"ingest token for POST /batches in {settings.data_dir / 'ingest-token'}")
+            token_file = local_ingest_token(settings.data_dir)
+            env["RATES_INGEST_TOKENS_FILE"] = str(token_file)
+            say(f"ingest token for POST /batches in {token_file}")
         children.start("api", ["serve"], env)
         children.start("worker", ["worker"], env)
         say(
