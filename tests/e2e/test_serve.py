@@ -89,7 +89,9 @@ def test_sighup_reloads_workers_without_a_failed_request(
             else:
                 raise AssertionError("workers were not replaced after SIGHUP")
             served = load.ok
+            deadline = time.monotonic() + 30
             while load.ok < served + 50:  # the new workers serve before the next reload
+                assert time.monotonic() < deadline, "no requests served after the reload"
                 time.sleep(0.05)
     assert load.failures == []
     assert load.ok > 150

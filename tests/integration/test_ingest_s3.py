@@ -41,11 +41,14 @@ def moto_endpoint() -> Iterator[str]:
     )
     endpoint = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+    while True:
         try:
             httpx.get(f"{endpoint}/moto-api/")
             break
         except httpx.TransportError:
+            if time.monotonic() > deadline:
+                process.kill()
+                raise
             time.sleep(0.1)
     yield endpoint
     process.terminate()
