@@ -1128,3 +1128,14 @@ def test_terraform_validate(tmp_path: Path) -> None:
         timeout=300,
     )
     assert validate.returncode == 0, validate.stdout + validate.stderr
+
+
+def test_arns_take_the_partition_from_aws_partition() -> None:
+    """No ARN is spelled "arn:aws:": the modules must also work in aws-cn and aws-us-gov."""
+    spelled = [
+        f"{path.relative_to(TF_ROOT)}:{number}"
+        for path in sorted(TF_ROOT.rglob("*.tf"))
+        for number, line in enumerate(path.read_text().splitlines(), start=1)
+        if "arn:aws:" in line
+    ]
+    assert spelled == []
