@@ -20,15 +20,13 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
-import time
 from datetime import date, timedelta
 from pathlib import Path
 from urllib.parse import urlencode
 
-import httpx2 as httpx
 import psycopg
 
+from bench.stack import API_WORKERS, private_cluster, rates_env, wait_ready
 from rates.db.dump import load_dump, open_dump
 from rates.db.migrate import migrate
 from rates.devstack import LocalPostgres, find_postgres_bin_dir, free_port
@@ -201,76 +199,49 @@ def main() -> int:
     parser.add_argument("--dump", type=Path, default=DEFAULT_DUMP)
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=16)
-    # PostgreSQL and wrk run on the same machine, so the API gets half the cores: on 2 cores a
-    # second API process measured lower throughput and a 5-10x p99 (three processes busy on two
-    # cores), see the README's performance section.
-    parser.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) // 2))
+    parser.add_argument("--workers", type=int, default=API_WORKERS)
     parser.add_argument("--port-pairs", type=int, default=300)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk not found: apt-get install wrk")
     rng = random.Random(args.seed)
-    workdir = Path(tempfile.mkdtemp(prefix="rates-bench-", dir="/tmp"))
-    workdir.chmod(0o755)
-    cluster = LocalPostgres(workdir / "pg")
-    server = None
-    try:
-        cluster.ensure_initialized()
-        cluster.start()
-        cluster.create_database("rates")
-        with psycopg.connect(cluster.conninfo("rates"), autocommit=True) as conn:
-            migrate(conn)
-            with open_dump(args.dump) as dump:
-                load_dump(conn, dump)
-            workloads = {
-                "port pairs": port_pair_queries(conn, args.port_pairs, rng),
-                "regions": region_queries(conn, 60, rng),
-            }
-        port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("RATES_")}
-        env.update(
-            RATES_DATABASE_URL=cluster.url("rates"),
-            RATES_PORT=str(port),
-            RATES_WORKERS=str(args.workers),
-            RATES_LOG_LEVEL="warning",
-        )
-        server = subprocess.Popen([sys.executable, "-m", "rates", "serve"], env=env)
-        base = f"http://127.0.0.1:{port}"
-        wait_ready(f"{base}/readyz")
-        print(
-            f"cores: {os.cpu_count()}, workers: {args.workers}, "
-            f"connections: {args.connections}, duration: {args.duration}s"
-        )
-        for name, queries in workloads.items():
-            api = run_wrk(base, queries, args.duration, args.connections, workdir)
-            tps = run_pgbench(cluster, "rates", queries, args.duration, args.connections, workdir)
-            print(
-                f"{name:>10}: {len(queries)} distinct queries | API {api['rps']:.0f} req/s, "
-                f"p50 {api['p50_ms']:.2f} ms, p99 {api['p99_ms']:.2f} ms, "
-                f"failed {api['failed']} of {api['requests']} | pgbench {tps:.0f} tps | "
-                f"ratio {api['rps'] / tps:.2f}"
-            )
-        return 0
-    finally:
-        if server is not None:
-            server.terminate()
-            server.wait()
-        cluster.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
-
-
-def wait_ready(url: str) -> None:
-    """Polls a readiness URL until it answers 200 (shared by the benchmarks)."""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+    with private_cluster("rates-bench-") as (workdir, cluster):
+        server = None
         try:
-            if httpx.get(url).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"{url} never became ready")
+            with psycopg.connect(cluster.conninfo("rates"), autocommit=True) as conn:
+                migrate(conn)
+                with open_dump(args.dump) as dump:
+                    load_dump(conn, dump)
+                workloads = {
+                    "port pairs": port_pair_queries(conn, args.port_pairs, rng),
+                    "regions": region_queries(conn, 60, rng),
+                }
+            port = free_port()
+            env = rates_env(cluster, RATES_PORT=str(port), RATES_WORKERS=str(args.workers))
+            server = subprocess.Popen([sys.executable, "-m", "rates", "serve"], env=env)
+            base = f"http://127.0.0.1:{port}"
+            wait_ready(f"{base}/readyz")
+            print(
+                f"cores: {os.cpu_count()}, workers: {args.workers}, "
+                f"connections: {args.connections}, duration: {args.duration}s"
+            )
+            for name, queries in workloads.items():
+                api = run_wrk(base, queries, args.duration, args.connections, workdir)
+                tps = run_pgbench(
+                    cluster, "rates", queries, args.duration, args.connections, workdir
+                )
+                print(
+                    f"{name:>10}: {len(queries)} distinct queries | API {api['rps']:.0f} req/s, "
+                    f"p50 {api['p50_ms']:.2f} ms, p99 {api['p99_ms']:.2f} ms, "
+                    f"failed {api['failed']} of {api['requests']} | pgbench {tps:.0f} tps | "
+                    f"ratio {api['rps'] / tps:.2f}"
+                )
+            return 0
+        finally:
+            if server is not None:
+                server.terminate()
+                server.wait()
 
 
 if __name__ == "__main__":

@@ -15,17 +15,15 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import httpx2 as httpx
 import psycopg
 
-from bench.api import wait_ready
+from bench.stack import private_cluster, rates_env, wait_ready
 from rates.db.demo import DemoSpec, generate_demo
 from rates.db.dump import load_dump, open_dump
 from rates.db.migrate import migrate
@@ -65,13 +63,11 @@ class Stack:
     def __init__(self, cluster: LocalPostgres, workdir: Path) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("RATES_")}
-        self.env.update(
-            RATES_DATABASE_URL=cluster.url("rates"),
+        self.env = rates_env(
+            cluster,
             RATES_PORT=str(self.port),
             RATES_INGEST_TOKENS=TOKEN,
             RATES_STORAGE_DIR=str(workdir / "store"),
-            RATES_LOG_LEVEL="warning",
             RATES_WORKER_POLL_INTERVAL_S="0.5",
             RATES_MAX_BATCH_BYTES=str(4 * 1024**3),
         )
@@ -102,11 +98,13 @@ class Stack:
             )
         response.raise_for_status()
         location = response.headers["Location"]
-        while True:
+        deadline = time.monotonic() + 1800
+        while time.monotonic() < deadline:
             batch = httpx.get(f"{self.base}{location}").json()
             if batch["status"] in {"succeeded", "rejected", "failed"}:
                 return time.perf_counter() - started, batch
             time.sleep(0.05)
+        raise TimeoutError(f"{location} not finished after 30 minutes")
 
     def close(self) -> None:
         self.stop_worker()
@@ -154,58 +152,51 @@ def main() -> int:
         help="a second, larger batch for peak RSS (0 to skip)",
     )
     args = parser.parse_args()
-    workdir = Path(tempfile.mkdtemp(prefix="rates-bench-ingest-", dir="/tmp"))
-    workdir.chmod(0o755)
-    cluster = LocalPostgres(workdir / "pg")
-    stack = None
-    try:
-        cluster.ensure_initialized()
-        cluster.start()
-        cluster.create_database("rates")
-        with psycopg.connect(cluster.conninfo("rates"), autocommit=True) as conn:
-            migrate(conn)
-            if SAMPLE.exists():
-                with open_dump(SAMPLE) as dump:
-                    load_dump(conn, dump)
-            else:
-                generate_demo(conn, DemoSpec(ports=150, days=31))
-            ports = [row[0] for row in conn.execute("SELECT code FROM ports ORDER BY code")]
-        batch_file = workdir / "batch.csv"
-        write_batch(batch_file, ports, args.rows, seed=1)
-        size_mb = batch_file.stat().st_size / 1e6
-        stack = Stack(cluster, workdir)
-        worker = stack.fresh_worker()
-        pipeline_s, batch = stack.submit_and_wait(batch_file)
-        assert batch["status"] == "succeeded", batch
-        rss = peak_rss_mb(worker.pid)
-        raw_s = raw_copy_seconds(cluster, batch_file)
-        print(f"cores: {os.cpu_count()}; batch: {args.rows:,} rows, {size_mb:.0f} MB CSV")
-        print(
-            f"pipeline (upload + queue + validate + COPY + commit): {pipeline_s:.2f} s, "
-            f"{args.rows / pipeline_s:,.0f} rows/s (worker phases {batch['timings_s']})"
-        )
-        print(
-            f"raw psql \\copy into a prices-shaped table:          {raw_s:.2f} s, "
-            f"{args.rows / raw_s:,.0f} rows/s"
-        )
-        print(f"ratio (raw / pipeline): {raw_s / pipeline_s:.2f}; worker peak RSS {rss:.0f} MB")
-        if args.rss_rows:
-            big_file = workdir / "big.csv"
-            write_batch(big_file, ports, args.rss_rows, seed=2)
-            batch_file.unlink()
+    with private_cluster("rates-bench-ingest-") as (workdir, cluster):
+        stack = None
+        try:
+            with psycopg.connect(cluster.conninfo("rates"), autocommit=True) as conn:
+                migrate(conn)
+                if SAMPLE.exists():
+                    with open_dump(SAMPLE) as dump:
+                        load_dump(conn, dump)
+                else:
+                    generate_demo(conn, DemoSpec(ports=150, days=31))
+                ports = [row[0] for row in conn.execute("SELECT code FROM ports ORDER BY code")]
+            batch_file = workdir / "batch.csv"
+            write_batch(batch_file, ports, args.rows, seed=1)
+            size_mb = batch_file.stat().st_size / 1e6
+            stack = Stack(cluster, workdir)
             worker = stack.fresh_worker()
-            big_s, big = stack.submit_and_wait(big_file)
-            assert big["status"] == "succeeded", big
+            pipeline_s, batch = stack.submit_and_wait(batch_file)
+            assert batch["status"] == "succeeded", batch
+            rss = peak_rss_mb(worker.pid)
+            raw_s = raw_copy_seconds(cluster, batch_file)
+            print(f"cores: {os.cpu_count()}; batch: {args.rows:,} rows, {size_mb:.0f} MB CSV")
             print(
-                f"{args.rss_rows:,} rows: {big_s:.2f} s, {args.rss_rows / big_s:,.0f} rows/s, "
-                f"worker peak RSS {peak_rss_mb(worker.pid):.0f} MB"
+                f"pipeline (upload + queue + validate + COPY + commit): {pipeline_s:.2f} s, "
+                f"{args.rows / pipeline_s:,.0f} rows/s (worker phases {batch['timings_s']})"
             )
-        return 0
-    finally:
-        if stack is not None:
-            stack.close()
-        cluster.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
+            print(
+                f"raw psql \\copy into a prices-shaped table:          {raw_s:.2f} s, "
+                f"{args.rows / raw_s:,.0f} rows/s"
+            )
+            print(f"ratio (raw / pipeline): {raw_s / pipeline_s:.2f}; worker peak RSS {rss:.0f} MB")
+            if args.rss_rows:
+                big_file = workdir / "big.csv"
+                write_batch(big_file, ports, args.rss_rows, seed=2)
+                batch_file.unlink()
+                worker = stack.fresh_worker()
+                big_s, big = stack.submit_and_wait(big_file)
+                assert big["status"] == "succeeded", big
+                print(
+                    f"{args.rss_rows:,} rows: {big_s:.2f} s, {args.rss_rows / big_s:,.0f} rows/s, "
+                    f"worker peak RSS {peak_rss_mb(worker.pid):.0f} MB"
+                )
+            return 0
+        finally:
+            if stack is not None:
+                stack.close()
 
 
 if __name__ == "__main__":

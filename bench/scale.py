@@ -18,23 +18,22 @@ import argparse
 import functools
 import os
 import random
-import shutil
 import subprocess
 import sys
-import tempfile
-import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 from pathlib import Path
 
 import httpx2 as httpx
 import psycopg
 
-from bench.api import run_wrk, wait_ready
+from bench.api import run_wrk
+from bench.stack import API_WORKERS, private_cluster, rates_env, wait_ready
 from rates.db.demo import DemoSpec, generate_demo
 from rates.db.migrate import migrate
-from rates.devstack import LocalPostgres, free_port
+from rates.devstack import free_port
 
 FIRST_DAY = date(2021, 1, 1)
 DAYS = 365
@@ -98,126 +97,125 @@ def main() -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 10_000_000])
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=8)
-    # As in bench.api: PostgreSQL, the worker and wrk share the machine with the API.
-    parser.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) // 2))
+    parser.add_argument("--workers", type=int, default=API_WORKERS)
     args = parser.parse_args()
-    workdir = Path(tempfile.mkdtemp(prefix="rates-bench-scale-", dir="/tmp"))
-    workdir.chmod(0o755)
-    # A production-like cache: the 10M data set and its index fit in memory.
-    cluster = LocalPostgres(workdir / "pg", server_settings={"shared_buffers": "2GB"})
-    server = worker = None
     rng = random.Random(7)
     results: dict[tuple[int, str, int], dict] = {}
-    try:
-        cluster.ensure_initialized()
-        cluster.start()
-        cluster.create_database("rates")
-        port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("RATES_")}
-        env.update(
-            RATES_DATABASE_URL=cluster.url("rates"),
-            RATES_PORT=str(port),
-            RATES_LOG_LEVEL="warning",
-            RATES_ACCESS_LOG="false",
-            RATES_INGEST_TOKENS=TOKEN,
-            RATES_STORAGE_DIR=str(workdir / "store"),
-            RATES_WORKER_METRICS_PORT="0",
-            RATES_WORKERS=str(args.workers),
-        )
-        base = f"http://127.0.0.1:{port}"
-        print(
-            f"cores: {os.cpu_count()}, connections: {args.connections}, "
-            f"duration: {args.duration}s per cell"
-        )
-        for size in args.sizes:
-            routes = round(size / (DAYS * MEAN_PRICES_PER_ROUTE_DAY))
-            started = time.perf_counter()
-            with psycopg.connect(cluster.conninfo("rates"), autocommit=True) as conn:
-                migrate(conn)
-                demo = generate_demo(
-                    conn,
-                    DemoSpec(
-                        ports=PORTS,
-                        days=DAYS,
-                        routes=routes,
-                        prices_per_route_day=MEAN_PRICES_PER_ROUTE_DAY,
-                        depth=4,
-                        first_day=FIRST_DAY,
-                    ),
-                    replace=True,
-                )
-                workloads = {
-                    (kind, window): queries(conn, kind, window, 300, rng)
-                    for kind in ("port-port", "port-region", "region-region")
-                    for window in (31, 365)
-                }
-            print(
-                f"\n{demo.prices:,} prices ({demo.ports} ports, {demo.regions} regions, "
-                f"{demo.routes:,} routes) generated in {time.perf_counter() - started:.0f}s"
+    # A production-like cache: the 10M data set and its index fit in memory.
+    with private_cluster("rates-bench-scale-", shared_buffers="2GB") as (workdir, cluster):
+        server = worker = None
+        try:
+            port = free_port()
+            env = rates_env(
+                cluster,
+                RATES_PORT=str(port),
+                RATES_ACCESS_LOG="false",
+                RATES_INGEST_TOKENS=TOKEN,
+                RATES_STORAGE_DIR=str(workdir / "store"),
+                RATES_WORKER_METRICS_PORT="0",
+                RATES_WORKERS=str(args.workers),
             )
-            server = subprocess.Popen([sys.executable, "-m", "rates", "serve"], env=env)
-            wait_ready(f"{base}/readyz")
-            for (kind, window), batch in workloads.items():
-                r = run_wrk(base, batch, args.duration, args.connections, workdir)
-                results[(size, kind, window)] = r
+            base = f"http://127.0.0.1:{port}"
+            print(
+                f"cores: {os.cpu_count()}, connections: {args.connections}, "
+                f"duration: {args.duration}s per cell"
+            )
+            for size in args.sizes:
+                routes = round(size / (DAYS * MEAN_PRICES_PER_ROUTE_DAY))
+                started = time.perf_counter()
+                with psycopg.connect(cluster.conninfo("rates"), autocommit=True) as conn:
+                    migrate(conn)
+                    demo = generate_demo(
+                        conn,
+                        DemoSpec(
+                            ports=PORTS,
+                            days=DAYS,
+                            routes=routes,
+                            prices_per_route_day=MEAN_PRICES_PER_ROUTE_DAY,
+                            depth=4,
+                            first_day=FIRST_DAY,
+                        ),
+                        replace=True,
+                    )
+                    workloads = {
+                        (kind, window): queries(conn, kind, window, 300, rng)
+                        for kind in ("port-port", "port-region", "region-region")
+                        for window in (31, 365)
+                    }
                 print(
-                    f"{kind:>13} {window:>3}d: p50 {r['p50_ms']:7.1f} ms  p99 {r['p99_ms']:7.1f} ms"
-                    f"  {r['rps']:7.0f} req/s  failed {r['failed']}"
+                    f"\n{demo.prices:,} prices ({demo.ports} ports, {demo.regions} regions, "
+                    f"{demo.routes:,} routes) generated in {time.perf_counter() - started:.0f}s"
                 )
-            if size == args.sizes[-1]:
-                worker = subprocess.Popen([sys.executable, "-m", "rates", "worker"], env=env)
-                with psycopg.connect(cluster.conninfo("rates")) as conn:
-                    routes = conn.execute("SELECT orig_code, dest_code FROM routes").fetchall()
-                for round_number, pause_ms in enumerate((0, PAUSE_MS)):
-                    load = functools.partial(
-                        run_wrk,
-                        base,
-                        workloads[("region-region", 31)],
-                        args.duration,
-                        args.connections,
-                        workdir,
-                        pause_ms=pause_ms,
-                    )
-                    with psycopg.connect(cluster.conninfo("rates"), autocommit=True) as conn:
-                        # Settled tables (as autovacuum leaves them), not the last round's.
-                        conn.execute("VACUUM (ANALYZE) prices, route_days, routes")
-                    idle = load()
-                    spinning = _during_a_busy_loop(load)
-                    files = []
-                    for i in range(BATCHES):
-                        files.append(workdir / f"batch{round_number}-{i}.csv")
-                        write_batch(files[-1], routes, BATCH_ROWS, seed=round_number * 100 + i)
-                    busy, seconds = _while_batches_apply(base, files, load)
-                    worst = max(busy, key=lambda r: r["p99_ms"])
-                    pace = f"{pause_ms} ms pause per request" if pause_ms else "no pause"
-                    print(f"\nregion-region 31d, {args.connections} connections, {pace}:")
-                    print(_compared("idle", idle, idle))
-                    print(_compared("one busy-loop process", spinning, idle))
+                server = subprocess.Popen([sys.executable, "-m", "rates", "serve"], env=env)
+                wait_ready(f"{base}/readyz")
+                for (kind, window), batch in workloads.items():
+                    r = run_wrk(base, batch, args.duration, args.connections, workdir)
+                    results[(size, kind, window)] = r
                     print(
-                        _compared(f"{BATCHES} x {BATCH_ROWS:,}-row batches", worst, idle)
-                        + f" (worst of {len(busy)} runs; all applied and rolled up in"
-                        f" {seconds:.0f} s; failed {sum(r['failed'] for r in busy)})"
+                        f"{kind:>13} {window:>3}d: p50 {r['p50_ms']:7.1f} ms"
+                        f"  p99 {r['p99_ms']:7.1f} ms  {r['rps']:7.0f} req/s  failed {r['failed']}"
                     )
-            server.terminate()
-            server.wait()
-            server = None
-        if len(args.sizes) > 1:
-            small, large = args.sizes[0], args.sizes[-1]
-            print(
-                f"\ngrowth of p50 from {small:,} to {large:,} prices ({large / small:.0f}x data):"
-            )
-            for kind in ("port-port", "port-region", "region-region"):
-                for window in (31, 365):
-                    a, b = results[(small, kind, window)], results[(large, kind, window)]
-                    print(f"{kind:>13} {window:>3}d: {b['p50_ms'] / a['p50_ms']:.1f}x")
-        return 0
-    finally:
-        for process in (server, worker):
-            if process is not None:
-                process.terminate()
-                process.wait()
-        cluster.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
+                if size == args.sizes[-1]:
+                    worker = subprocess.Popen([sys.executable, "-m", "rates", "worker"], env=env)
+                    with psycopg.connect(cluster.conninfo("rates")) as conn:
+                        routes = conn.execute("SELECT orig_code, dest_code FROM routes").fetchall()
+                    for round_number, pause_ms in enumerate((0, PAUSE_MS)):
+                        load = functools.partial(
+                            run_wrk,
+                            base,
+                            workloads[("region-region", 31)],
+                            args.duration,
+                            args.connections,
+                            workdir,
+                            pause_ms=pause_ms,
+                        )
+                        with psycopg.connect(cluster.conninfo("rates"), autocommit=True) as conn:
+                            # Settled tables (as autovacuum leaves them), not the last round's.
+                            conn.execute("VACUUM (ANALYZE) prices, route_days, routes")
+                        idle = load()
+                        spinning = _during_a_busy_loop(load)
+                        files = []
+                        for i in range(BATCHES):
+                            files.append(workdir / f"batch{round_number}-{i}.csv")
+                            write_batch(files[-1], routes, BATCH_ROWS, seed=round_number * 100 + i)
+                        busy, seconds, timings = _while_batches_apply(base, files, load)
+                        worst = max(busy, key=lambda r: r["p99_ms"])
+                        pace = f"{pause_ms} ms pause per request" if pause_ms else "no pause"
+                        print(f"\nregion-region 31d, {args.connections} connections, {pace}:")
+                        print(_compared("idle", idle, idle))
+                        print(_compared("one busy-loop process", spinning, idle))
+                        print(
+                            _compared(f"{BATCHES} x {BATCH_ROWS:,}-row batches", worst, idle)
+                            + f" (worst of {len(busy)} runs; all applied and rolled up in"
+                            f" {seconds:.0f} s; failed {sum(r['failed'] for r in busy)})"
+                        )
+                        print(
+                            f"  per batch under this load: load {_mean(timings, 'load'):.1f} s,"
+                            f" roll-up {_mean(timings, 'roll_up'):.1f} s"
+                        )
+                server.terminate()
+                server.wait()
+                server = None
+            if len(args.sizes) > 1:
+                small, large = args.sizes[0], args.sizes[-1]
+                print(
+                    f"\ngrowth of p50 from {small:,} to {large:,} prices"
+                    f" ({large / small:.0f}x data):"
+                )
+                for kind in ("port-port", "port-region", "region-region"):
+                    for window in (31, 365):
+                        a, b = results[(small, kind, window)], results[(large, kind, window)]
+                        print(f"{kind:>13} {window:>3}d: {b['p50_ms'] / a['p50_ms']:.1f}x")
+            return 0
+        finally:
+            for process in (server, worker):
+                if process is not None:
+                    process.terminate()
+                    process.wait()
+
+
+def _mean(timings: list[dict], phase: str) -> float:
+    return sum(t[phase] for t in timings) / len(timings)
 
 
 def _compared(label: str, run: dict, idle: dict) -> str:
@@ -240,19 +238,19 @@ def _during_a_busy_loop(load: Callable[[], dict]) -> dict:
 
 def _while_batches_apply(
     base: str, files: list[Path], load: Callable[[], dict]
-) -> tuple[list[dict], float]:
+) -> tuple[list[dict], float, list[dict]]:
     """Queues the batches (uploads are quick), then runs the load again and again until the
-    worker has applied and rolled up the last one; the runs and the seconds that took."""
+    worker has applied and rolled up the last one; the runs, the seconds that took and each
+    batch's phase timings."""
     locations = [_submit(base, path) for path in files]
     started = time.perf_counter()
-    done = threading.Event()
-    waiter = threading.Thread(target=_wait_all, args=(base, locations, done))
-    waiter.start()
     runs = []
-    while not done.is_set():
-        runs.append(load())
-    waiter.join()
-    return runs, time.perf_counter() - started
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        waiting = pool.submit(_wait_all, base, locations)
+        while not waiting.done():
+            runs.append(load())
+        timings = waiting.result()  # raises what stopped the wait
+    return runs, time.perf_counter() - started, timings
 
 
 def _submit(base: str, path: Path) -> str:
@@ -266,17 +264,22 @@ def _submit(base: str, path: Path) -> str:
     return str(response.headers["Location"])
 
 
-def _wait_all(base: str, locations: list[str], done: threading.Event) -> None:
-    """Until every batch has succeeded and been rolled up into the daily totals."""
+def _wait_all(base: str, locations: list[str]) -> list[dict]:
+    """Until every batch has succeeded and been rolled up; their ``timings_s``."""
+    deadline = time.monotonic() + 900
+    timings = []
     for location in locations:
         while True:
             batch = httpx.get(f"{base}{location}").json()
             if batch["status"] == "succeeded" and "roll_up" in (batch["timings_s"] or {}):
+                timings.append(batch["timings_s"])
                 break
             if batch["status"] in {"rejected", "failed", "reverted"}:
-                raise SystemExit(f"{location} ended {batch['status']}")
+                raise RuntimeError(f"{location} ended {batch['status']}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{location} still {batch['status']} after 15 minutes")
             time.sleep(0.2)
-    done.set()
+    return timings
 
 
 if __name__ == "__main__":

@@ -1,0 +1,59 @@
+"""What every benchmark sets up: a scratch PostgreSQL, the environment for `rates` commands,
+and waiting for the API to be ready."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx2 as httpx
+
+from rates.devstack import LocalPostgres
+
+# PostgreSQL and the load generator run on the same machine, so the API gets half the cores: on
+# 2 cores a second API process measured lower throughput and a 5-10x p99 (three processes busy
+# on two cores), see the README's performance section.
+API_WORKERS = max(1, (os.cpu_count() or 2) // 2)
+
+
+@contextmanager
+def private_cluster(prefix: str, **server_settings: str) -> Iterator[tuple[Path, LocalPostgres]]:
+    """A scratch folder and a fresh PostgreSQL in it with an empty `rates` database; both are
+    removed afterwards."""
+    workdir = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    workdir.chmod(0o755)  # the cluster runs as an unprivileged user when we are root
+    cluster = LocalPostgres(workdir / "pg", server_settings=server_settings or None)
+    try:
+        cluster.ensure_initialized()
+        cluster.start()
+        cluster.create_database("rates")
+        yield workdir, cluster
+    finally:
+        cluster.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def rates_env(cluster: LocalPostgres, **settings: str) -> dict[str, str]:
+    """The environment for `rates` commands against the cluster: no RATES_ variable of the
+    caller's, quiet logs, plus ``settings``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RATES_")}
+    env.update(RATES_DATABASE_URL=cluster.url("rates"), RATES_LOG_LEVEL="warning", **settings)
+    return env
+
+
+def wait_ready(url: str) -> None:
+    """Polls a readiness URL until it answers 200."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"{url} never became ready")
