@@ -3,8 +3,8 @@
 A location is a port code or a region slug; a region stands for every port in it and in all of
 its sub-regions, to any depth. The whole answer, including whether each location exists, comes
 from one statement, so a reader never sees half of a batch that commits meanwhile. Prices are
-read from their daily totals per route (``route_days``) plus the rows of any batch not yet
-rolled up into them.
+read from their daily totals per route (``route_days``) only: a batch counts from the
+transaction that adds its rows to those totals (its roll-up), never from ``prices`` itself.
 """
 
 from __future__ import annotations
@@ -44,49 +44,28 @@ destination_ports AS (
     UNION
     SELECT code FROM ports WHERE parent_slug IN (SELECT slug FROM destination_regions)
 ),
--- Succeeded batches whose rows are not yet in route_days (normally none, or the one that
--- committed a moment ago): their rows are added straight from prices, per batch and origin
--- port through the (batch_id, orig_code) index.
-pending_batches AS (
-    SELECT array_agg(id) AS ids FROM batches WHERE status = 'succeeded' AND NOT rolled_up
-),
 -- Per origin port, its known routes to the destinations asked for, then one index range scan
 -- of route_days per such route over the days asked for: work in proportion to the data, not
 -- to |origins| x |destinations|. OFFSET 0 keeps the planner from flattening the lateral
 -- subqueries into hash joins over whole tables: it cannot know how few ports the recursive
 -- CTEs yield.
 daily AS (
-    SELECT counted.day, sum(counted.total) AS total, sum(counted.prices) AS prices
-    FROM (
-        SELECT route_day.day, route_day.total, route_day.prices
-        FROM origin_ports
-        CROSS JOIN LATERAL (
-            SELECT dest_code FROM routes
-            WHERE orig_code = origin_ports.code
-              AND dest_code IN (SELECT code FROM destination_ports)
-            OFFSET 0
-        ) AS route
-        CROSS JOIN LATERAL (
-            SELECT day, total, prices FROM route_days
-            WHERE orig_code = origin_ports.code
-              AND dest_code = route.dest_code
-              AND day BETWEEN %(date_from)s AND %(date_to)s
-            OFFSET 0
-        ) AS route_day
-        UNION ALL
-        SELECT pending.day, pending.price, 1
-        FROM unnest(CAST((SELECT ids FROM pending_batches) AS bigint[])) AS batch(id)
-        CROSS JOIN origin_ports
-        CROSS JOIN LATERAL (
-            SELECT day, price FROM prices
-            WHERE batch_id = batch.id
-              AND orig_code = origin_ports.code
-              AND dest_code IN (SELECT code FROM destination_ports)
-              AND day BETWEEN %(date_from)s AND %(date_to)s
-            OFFSET 0
-        ) AS pending
-    ) AS counted
-    GROUP BY counted.day
+    SELECT route_day.day, sum(route_day.total) AS total, sum(route_day.prices) AS prices
+    FROM origin_ports
+    CROSS JOIN LATERAL (
+        SELECT dest_code FROM routes
+        WHERE orig_code = origin_ports.code
+          AND dest_code IN (SELECT code FROM destination_ports)
+        OFFSET 0
+    ) AS route
+    CROSS JOIN LATERAL (
+        SELECT day, total, prices FROM route_days
+        WHERE orig_code = origin_ports.code
+          AND dest_code = route.dest_code
+          AND day BETWEEN %(date_from)s AND %(date_to)s
+        OFFSET 0
+    ) AS route_day
+    GROUP BY route_day.day
 )
 SELECT days.day::date AS day,
        CASE WHEN daily.prices >= %(min_prices)s

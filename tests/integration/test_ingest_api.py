@@ -374,11 +374,10 @@ def drift(settings: Settings) -> int:
         return conn.execute(ROUTE_DAYS_DRIFT).fetchone()[0]  # type: ignore[index]
 
 
-def test_a_batch_counts_before_and_after_its_roll_up(
-    client: TestClient, settings: Settings
-) -> None:
-    """Right after commit the batch is read from prices; after the roll-up from route_days;
-    the answer is the same, and reverts subtract exactly what the batch added."""
+def test_a_batch_counts_from_its_roll_up_on(client: TestClient, settings: Settings) -> None:
+    """Between its commit and its roll-up a batch is stored but not counted, and shows as
+    processing (so it cannot be reverted yet); the roll-up adds all of it at once, and reverts
+    subtract exactly what the batch added."""
     query = {
         "date_from": "2021-02-01",
         "date_to": "2021-02-01",
@@ -396,11 +395,15 @@ def test_a_batch_counts_before_and_after_its_roll_up(
         connect(settings, autocommit=True) as side,
     ):
         assert worker.process_one(work, side) is not None
-        pending = client.get("/rates", params=query).json()["rates"][0]
-        assert pending["count"] == 42
+        assert client.get("/rates", params=query).json() == rolled
+        stored = client.get(response.headers["Location"]).json()
+        assert (stored["status"], stored["finished_at"]) == ("processing", None)
+        revert = client.post(response.headers["Location"] + "/revert", headers=AUTH)
+        assert revert.status_code == 409 and "processing" in revert.json()["error"]["message"]
         assert worker.roll_up(side) == 1
     after = client.get("/rates", params=query).json()["rates"][0]
-    assert after == pending
+    assert after["count"] == 42
+    assert client.get(response.headers["Location"]).json()["status"] == "succeeded"
     assert drift(settings) == 0
 
     assert client.post(f"/batches/{base['id']}/revert", headers=AUTH).status_code == 200

@@ -69,10 +69,12 @@ EXISTS (
       AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()))
 """
 
+# A succeeded batch counts in rates from its roll-up on; until then it is still processing.
 BATCH_VIEW = f"""
 SELECT b.id,
-       CASE WHEN b.status = 'queued' AND {_BEING_APPLIED}
-            THEN 'processing' ELSE b.status END AS status,
+       CASE WHEN b.status = 'queued' AND {_BEING_APPLIED} THEN 'processing'
+            WHEN b.status = 'succeeded' AND NOT b.rolled_up THEN 'processing'
+            ELSE b.status END AS status,
        b.format, b.compression, b.source, b.bytes, b.sha256, b.storage_uri,
        b.submitted_at, b.finished_at, b.reverted_at,
        b.rows_total, b.rows_inserted, b.rows_invalid, b.timings, b.report,
@@ -107,7 +109,9 @@ USING (SELECT DISTINCT orig_code, dest_code, day FROM prices WHERE batch_id = %(
 WHERE r.orig_code = b.orig_code AND r.dest_code = b.dest_code AND r.day = b.day
   AND r.prices = 0
 """
-# The roll-up of one succeeded batch into route_days, in a transaction after its commit.
+# The roll-up of one succeeded batch into route_days, in a transaction after its commit: the
+# moment its prices start to count (the rates query reads route_days only), so it also sets
+# finished_at.
 CLAIM_ROLL_UP = """
 SELECT id FROM batches
 WHERE status = 'succeeded' AND NOT rolled_up
@@ -133,6 +137,7 @@ ON CONFLICT DO NOTHING
 MARK_ROLLED_UP = """
 UPDATE batches
 SET rolled_up = true,
+    finished_at = clock_timestamp(),
     timings = coalesce(timings, '{}'::jsonb) || jsonb_build_object(
         'roll_up', round(extract(epoch FROM clock_timestamp() - %(started)s)::numeric, 3))
 WHERE id = %(id)s
@@ -148,10 +153,13 @@ QUEUE_METRICS = f"""
 SELECT count(*) FILTER (WHERE NOT processing) AS queued,
        count(*) FILTER (WHERE processing) AS processing,
        coalesce(extract(epoch FROM now() - min(submitted_at)), 0) AS oldest_age_s,
-       (SELECT extract(epoch FROM max(finished_at)) FROM batches WHERE status = 'succeeded')
+       (SELECT extract(epoch FROM max(finished_at)) FROM batches
+        WHERE status = 'succeeded' AND rolled_up)
 FROM (
     SELECT b.submitted_at, {_BEING_APPLIED} AS processing
     FROM batches b WHERE b.status = 'queued'
+    UNION ALL
+    SELECT submitted_at, true FROM batches WHERE status = 'succeeded' AND NOT rolled_up
 ) AS waiting
 """
 
@@ -194,7 +202,7 @@ WHERE batch_id = %(batch_id)s AND attempt = %(attempt)s
 # clock instead.
 MARK_SUCCEEDED = """
 UPDATE batches
-SET status = 'succeeded', finished_at = clock_timestamp(),
+SET status = 'succeeded',
     rows_total = %(rows)s, rows_inserted = %(rows)s, rows_invalid = 0,
     timings = %(timings)s, sha256 = coalesce(sha256, %(sha256)s)
 WHERE id = %(id)s
@@ -311,13 +319,14 @@ def revert(conn: psycopg.Connection[Any], batch_id: int) -> int:
         if row is None:
             raise BatchNotFound(f"no batch {batch_id}")
         status, rolled_up = row
+        if status == "succeeded" and not rolled_up:
+            status = "processing"  # as the batch view shows it: not counted yet
         if status != "succeeded":
             raise BatchConflict(
                 f"batch {batch_id} is {status}; only a succeeded batch can be reverted"
             )
-        if rolled_up:
-            conn.execute(SUBTRACT_FROM_ROUTE_DAYS, {"id": batch_id})
-            conn.execute(DROP_EMPTY_ROUTE_DAYS, {"id": batch_id})
+        conn.execute(SUBTRACT_FROM_ROUTE_DAYS, {"id": batch_id})
+        conn.execute(DROP_EMPTY_ROUTE_DAYS, {"id": batch_id})
         deleted = conn.execute(DELETE_BATCH_ROWS, [batch_id]).rowcount
         conn.execute(MARK_REVERTED, [batch_id])
     return deleted

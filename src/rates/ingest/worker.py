@@ -1,10 +1,12 @@
 """``rates worker``: claims queued batches and applies each in one transaction.
 
 The claim (``SELECT ... FOR NO KEY UPDATE SKIP LOCKED``), the COPY of the rows and the final status
-commit together: readers see all of a batch or none of it, several workers never apply the
-same batch, and a worker that dies (SIGKILL, OOM, lost host) releases its batch the moment its
-connection drops, so another worker retries it with no stall timeout. Attempts are recorded
-on a second, autocommit connection so they survive the rollback of a failed attempt.
+commit together: a batch is stored whole or not at all, several workers never apply the same
+batch, and a worker that dies (SIGKILL, OOM, lost host) releases its batch the moment its
+connection drops, so another worker retries it with no stall timeout. Its prices start to
+count in one later transaction, the roll-up into the daily route totals, which the worker
+runs next (or after a restart): readers see all of a batch or none of it. Attempts are
+recorded on a second, autocommit connection so they survive the rollback of a failed attempt.
 """
 
 from __future__ import annotations
@@ -132,8 +134,8 @@ class Worker:
                         outcome = self.process_one(work, side)
                         if outcome is not None:
                             handled += 1
+                            self.roll_up(side)  # counts it now, even if stopping
                             if once:
-                                self.roll_up(side)
                                 return handled
                             continue
                         if once:
@@ -148,18 +150,22 @@ class Worker:
         return handled
 
     def roll_up(self, side: psycopg.Connection[Any]) -> int:
-        """Moves succeeded batches into the daily route totals (after their commit, so the
-        batch's own transaction never pays for it); returns how many."""
+        """Moves succeeded batches into the daily route totals, from when on their prices count
+        (after their commit, so the batch's own transaction never pays for it); returns how
+        many. A stopping worker still rolls up one, the batch it has just committed, so that
+        batch counts before the worker exits."""
         rolled = 0
-        while not self.stopping:
+        while True:
             started = time.perf_counter()
             batch_id = sql.roll_up_one(side)
             if batch_id is None:
                 return rolled
             metrics.BATCH_DURATION.labels("roll_up").observe(time.perf_counter() - started)
+            metrics.LAST_SUCCESS.set(time.time())
             log.info("batch_rolled_up", batch_id=batch_id, worker=self.name)
             rolled += 1
-        return rolled
+            if self.stopping:
+                return rolled
 
     def _wait_for_work(self, side: psycopg.Connection[Any]) -> None:
         """Until a NOTIFY, the poll interval, or a stop request (checked every second)."""
@@ -255,7 +261,6 @@ class Worker:
         metrics.BATCHES.labels(outcome.status).inc()
         if outcome.status == "succeeded":
             metrics.ROWS.inc(outcome.rows)
-            metrics.LAST_SUCCESS.set(time.time())
         self._finish_attempt(side, batch.id, attempt, outcome.status, None)
         bound.info("batch_finished", status=outcome.status, rows=outcome.rows)
         return outcome
