@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from rates.ingest.formats import RowValidator, ValidationReport, csv_copy_lines
+import io
+
+import pytest
+
+from rates.ingest.formats import (
+    NotPlain,
+    RowValidator,
+    ValidationReport,
+    csv_copy_lines,
+    plain_csv_copy_data,
+)
 
 
 def validate(body: bytes, max_errors: int = 100) -> tuple[list[str], ValidationReport]:
@@ -37,3 +47,53 @@ def test_no_copy_line_is_produced_after_the_first_invalid_row() -> None:
     )
     assert len(lines) == 1
     assert report.invalid_rows == 1 and report.rows == 3
+
+
+def plain(body: bytes, block_bytes: int = 1 << 18) -> tuple[bytes, ValidationReport]:
+    report = ValidationReport()
+    stream = io.BytesIO(body)
+    blocks = plain_csv_copy_data(stream, ["AAAAA", "BBBBB"], 7, report, block_bytes)
+    return b"".join(blocks), report
+
+
+def test_the_plain_lane_passes_whole_lines_with_the_batch_id() -> None:
+    """A BOM, CRLF endings, blocks that cut lines and no final newline all come out as the
+    same COPY CSV lines, every row counted once."""
+    body = (
+        b"\xef\xbb\xbforig_code,dest_code,day,price\r\n"
+        + b"AAAAA,BBBBB,2021-01-02,10\r\n" * 50
+        + b"BBBBB,AAAAA,2021-12-31,999999999"
+    )
+    data, report = plain(body, block_bytes=64)
+    assert data == b"AAAAA,BBBBB,2021-01-02,10,7\n" * 50 + b"BBBBB,AAAAA,2021-12-31,999999999,7\n"
+    assert report.rows == 51 and report.ok
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        b'"AAAAA",BBBBB,2021-01-02,10',  # quoted: CSV escaping is the row-by-row path's job
+        b"AAAAA,CCCCC,2021-01-02,10",  # unknown port
+        b"AAAAA,BBBBB,2021-1-2,10",  # not ISO
+        b"AAAAA,BBBBB,2021-01-02,010",  # leading zero
+        b"AAAAA,BBBBB,2021-01-02,1000000000",  # ten digits: may not fit an integer
+        b"AAAAA,BBBBB,2021-01-02,-5",
+        b"AAAAA,BBBBB,2021-01-02",
+        b"AAAAA,BBBBB,2021-01-02,10,11",
+        b"",  # a blank line
+        b"AAAAA ,BBBBB,2021-01-02,10",  # a space makes it another (unknown) code
+    ],
+)
+def test_anything_unusual_leaves_the_plain_lane(row: bytes) -> None:
+    """Every row the lane cannot vouch for sends the batch down the row-by-row path."""
+    good = b"AAAAA,BBBBB,2021-01-02,10\n"
+    with pytest.raises(NotPlain):
+        plain(b"orig_code,dest_code,day,price\n" + good + row + b"\n" + good)
+
+
+@pytest.mark.parametrize(
+    "body", [b"", b"orig_code,dest_code,day,price\n", b"dest_code,orig_code,day,price\n"]
+)
+def test_an_empty_batch_or_another_header_leaves_the_plain_lane(body: bytes) -> None:
+    with pytest.raises(NotPlain):
+        plain(body)

@@ -25,10 +25,12 @@ import structlog
 from rates.db.connection import connect
 from rates.ingest import batches as sql
 from rates.ingest.formats import (
+    NotPlain,
     RowValidator,
     ValidationReport,
     copy_lines,
     decompressed,
+    plain_csv_copy_data,
 )
 from rates.ingest.storage import PayloadStore
 from rates.observability import metrics
@@ -38,6 +40,7 @@ log = structlog.get_logger(__name__)
 
 _COPY_FLUSH_BYTES = 1 << 18
 COPY_PRICES = "COPY prices (orig_code, dest_code, day, price, batch_id) FROM STDIN"
+COPY_PLAIN_CSV = COPY_PRICES + " (FORMAT csv)"
 
 
 class Interrupted(Exception):
@@ -269,29 +272,12 @@ class Worker:
         timings: dict[str, float] = {}
         started = time.perf_counter()
         ports = [row[0] for row in work.execute("SELECT code FROM ports")]
-        report = ValidationReport(max_errors=self.settings.max_reported_errors)
-        validator = RowValidator(ports, report, batch.id)
         work.execute("SAVEPOINT batch_rows")
-        with self.store.open(batch.storage_uri) as stored:
-            hashing = _HashingReader(stored)
-            stream = decompressed(hashing, batch.compression)  # type: ignore[arg-type]
-            with work.cursor().copy(COPY_PRICES) as copy:
-                buffer: list[str] = []
-                size = 0
-                for line in copy_lines(batch.format, iter_lines(stream), validator, report):  # type: ignore[arg-type]
-                    buffer.append(line)
-                    size += len(line)
-                    if size >= _COPY_FLUSH_BYTES:
-                        copy.write("".join(buffer))
-                        buffer.clear()
-                        size = 0
-                        self._check_deadline()
-                if buffer and report.ok:
-                    copy.write("".join(buffer))
-            while hashing.read(1 << 20):  # hash to the end even if parsing stopped early
-                pass
+        loaded = self._load_plain_csv(work, batch, ports) if batch.format == "csv" else None
+        if loaded is None:
+            loaded = self._load_row_by_row(work, batch, ports)
+        report, sha256 = loaded
         timings["load"] = round(time.perf_counter() - started, 3)
-        sha256 = hashing.sha256.hexdigest()
         self._check_deadline()
         metrics.BATCH_DURATION.labels("load").observe(timings["load"])
         if not report.ok:
@@ -318,6 +304,55 @@ class Worker:
             },
         )
         return Outcome(batch.id, "succeeded", rows=report.rows)
+
+    def _load_plain_csv(
+        self, work: psycopg.Connection[Any], batch: ClaimedBatch, ports: list[str]
+    ) -> tuple[ValidationReport, str] | None:
+        """COPYs a plain CSV payload block by block; None (and the savepoint restored) if it
+        is not plain or COPY finds a bad value, for the row-by-row path to load and report."""
+        report = ValidationReport(max_errors=self.settings.max_reported_errors)
+        try:
+            with self.store.open(batch.storage_uri) as stored:
+                hashing = _HashingReader(stored)
+                stream = decompressed(hashing, batch.compression)  # type: ignore[arg-type]
+                with work.cursor().copy(COPY_PLAIN_CSV) as copy:
+                    for block in plain_csv_copy_data(stream, ports, batch.id, report):
+                        copy.write(block)
+                        self._check_deadline()
+                while hashing.read(1 << 20):  # a gzip member's trailer
+                    pass
+        except (NotPlain, psycopg.errors.DataError) as exc:
+            work.execute("ROLLBACK TO SAVEPOINT batch_rows")
+            log.info("batch_checked_row_by_row", batch_id=batch.id, reason=str(exc)[:200])
+            return None
+        return report, hashing.sha256.hexdigest()
+
+    def _load_row_by_row(
+        self, work: psycopg.Connection[Any], batch: ClaimedBatch, ports: list[str]
+    ) -> tuple[ValidationReport, str]:
+        """Validates each row, COPYing them while all are valid; the report names every bad
+        line and field (up to the limit)."""
+        report = ValidationReport(max_errors=self.settings.max_reported_errors)
+        validator = RowValidator(ports, report, batch.id)
+        with self.store.open(batch.storage_uri) as stored:
+            hashing = _HashingReader(stored)
+            stream = decompressed(hashing, batch.compression)  # type: ignore[arg-type]
+            with work.cursor().copy(COPY_PRICES) as copy:
+                buffer: list[str] = []
+                size = 0
+                for line in copy_lines(batch.format, iter_lines(stream), validator, report):  # type: ignore[arg-type]
+                    buffer.append(line)
+                    size += len(line)
+                    if size >= _COPY_FLUSH_BYTES:
+                        copy.write("".join(buffer))
+                        buffer.clear()
+                        size = 0
+                        self._check_deadline()
+                if buffer and report.ok:
+                    copy.write("".join(buffer))
+            while hashing.read(1 << 20):  # hash to the end even if parsing stopped early
+                pass
+        return report, hashing.sha256.hexdigest()
 
     def _finish_attempt(
         self,
