@@ -13,6 +13,7 @@ from structlog.testing import capture_logs
 
 from rates.api.app import create_app
 from rates.db.connection import connect
+from rates.ingest import batches as batch_sql
 from rates.ingest.worker import Worker
 from rates.settings import Settings
 from tests.ingest_helpers import (
@@ -440,3 +441,27 @@ def test_a_batch_counts_from_its_roll_up_on(client: TestClient, settings: Settin
     }
     with connect(settings, autocommit=True) as conn:
         assert conn.execute("SELECT count(*) FROM route_days").fetchone()[0] == 0  # type: ignore[index]
+
+
+def test_a_roll_up_in_chunks_adds_every_daily_total_once(
+    client: TestClient, settings: Settings
+) -> None:
+    """The roll-up reads a batch's daily totals in chunks (pausing in between); chunk edges
+    lose or repeat nothing, whether the route-day is new or already has prices."""
+    submit_and_apply(client, settings, csv_rows(6, day="2021-02-03").encode(), CSV)
+    days = [f"2021-02-{day:02d}" for day in range(1, 11)]
+    body = "".join(csv_rows(6, day=day).partition("\n")[2] for day in days)
+    client.post("/batches", content=(csv_rows(0) + body).encode(), headers=CSV)
+    worker = Worker(settings, name="chunked")
+    pauses: list[float] = []
+    with (
+        connect(settings, statement_timeout_ms=0) as work,
+        connect(settings, autocommit=True) as side,
+    ):
+        assert worker.process_one(work, side) is not None
+        assert batch_sql.roll_up_one(side, chunk_rows=7, after_chunk=pauses.append) is not None
+    with connect(settings, autocommit=True) as conn:
+        route_days = conn.execute("SELECT count(*) FROM route_days").fetchone()[0]  # type: ignore[index]
+    # 6 rows a day over 6 distinct routes: 60 route-days, of which 6 existed already.
+    assert route_days == 60 and len(pauses) == -(-60 // 7)
+    assert drift(settings) == 0

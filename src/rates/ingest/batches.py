@@ -7,6 +7,8 @@ heartbeat), and ``pg_locks`` shows it to every role without extra privileges.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -119,12 +121,15 @@ ORDER BY id
 LIMIT 1
 FOR NO KEY UPDATE SKIP LOCKED
 """
-ADD_TO_ROUTE_DAYS = """
-INSERT INTO route_days AS r (orig_code, dest_code, day, total, prices)
+BATCH_ROUTE_DAY_TOTALS = """
 SELECT orig_code, dest_code, day, sum(price), count(*)
 FROM prices WHERE batch_id = %(id)s
 GROUP BY orig_code, dest_code, day
 ORDER BY orig_code, dest_code, day  -- every roll-up locks rows in one order: no deadlock
+"""
+ADD_TO_ROUTE_DAYS = """
+INSERT INTO route_days AS r (orig_code, dest_code, day, total, prices)
+SELECT * FROM unnest(%s::text[], %s::text[], %s::date[], %s::bigint[], %s::integer[])
 ON CONFLICT (orig_code, dest_code, day)
 DO UPDATE SET total = r.total + excluded.total, prices = r.prices + excluded.prices
 """
@@ -332,14 +337,28 @@ def revert(conn: psycopg.Connection[Any], batch_id: int) -> int:
     return deleted
 
 
-def roll_up_one(conn: psycopg.Connection[Any]) -> int | None:
-    """Moves the oldest succeeded, not yet rolled-up batch into route_days; its id, or None."""
+def roll_up_one(
+    conn: psycopg.Connection[Any],
+    chunk_rows: int = 5000,
+    after_chunk: Callable[[float], None] = lambda seconds: None,
+) -> int | None:
+    """Moves the oldest succeeded, not yet rolled-up batch into route_days; its id, or None.
+
+    One transaction, so the batch counts all at once; the daily totals go in chunks of
+    ``chunk_rows`` read from a server-side cursor, and ``after_chunk`` gets each chunk's
+    seconds (the worker pauses there)."""
     with conn.transaction():
         row = conn.execute(CLAIM_ROLL_UP).fetchone()
         if row is None:
             return None
         started = conn.execute("SELECT clock_timestamp()").fetchone()[0]  # type: ignore[index]
-        conn.execute(ADD_TO_ROUTE_DAYS, {"id": row[0]})
+        with conn.cursor(name="batch_route_day_totals") as totals:
+            totals.execute(BATCH_ROUTE_DAY_TOTALS, {"id": row[0]})
+            while chunk := totals.fetchmany(chunk_rows):
+                chunk_started = time.perf_counter()
+                columns = [list(column) for column in zip(*chunk, strict=True)]
+                conn.execute(ADD_TO_ROUTE_DAYS, columns)
+                after_chunk(time.perf_counter() - chunk_started)
         conn.execute(ADD_ROUTES, {"id": row[0]})
         conn.execute(MARK_ROLLED_UP, {"id": row[0], "started": started})
     return int(row[0])

@@ -160,7 +160,7 @@ class Worker:
         rolled = 0
         while True:
             started = time.perf_counter()
-            batch_id = sql.roll_up_one(side)
+            batch_id = sql.roll_up_one(side, after_chunk=self._pause_roll_up)
             if batch_id is None:
                 return rolled
             metrics.BATCH_DURATION.labels("roll_up").observe(time.perf_counter() - started)
@@ -169,6 +169,11 @@ class Worker:
             rolled += 1
             if self.stopping:
                 return rolled
+
+    def _pause_roll_up(self, worked_s: float) -> None:
+        """Keeps a roll-up to its duty cycle: after a chunk that took t seconds, rests
+        t * (1 / duty - 1), so readers get the database's CPU in between."""
+        time.sleep(worked_s * (1 / self.settings.roll_up_duty_cycle - 1))
 
     def _wait_for_work(self, side: psycopg.Connection[Any]) -> None:
         """Until a NOTIFY, the poll interval, or a stop request (checked every second)."""
