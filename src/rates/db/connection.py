@@ -33,9 +33,10 @@ def require_conninfo(settings: Settings) -> str:
 def _session_options(settings: Settings, statement_timeout_ms: int | None = None) -> dict[str, Any]:
     # JIT compilation costs tens of milliseconds and pays off only for long analytic queries;
     # the rates query's high row estimates would trigger it on every call. Parallel workers
-    # likewise: once batches had tagged prices with their ids, the plan for pending batch rows
-    # turned parallel and each rates query spent ~4 ms starting workers (bench.scale: 2,000 ->
-    # 340 req/s); a batch, in turn, should take one core from the API, not all of them.
+    # likewise: when the rates query still read batch rows from prices, its plan turned
+    # parallel once batches had tagged them and each query spent ~4 ms starting workers
+    # (bench.scale: 2,000 -> 340 req/s); short queries never gain from them, and a batch or
+    # roll-up should take one core from the API, not all of them.
     timeout_ms = (
         settings.db_statement_timeout_ms if statement_timeout_ms is None else statement_timeout_ms
     )
