@@ -465,3 +465,20 @@ def test_a_roll_up_in_chunks_adds_every_daily_total_once(
     # 6 rows a day over 6 distinct routes: 60 route-days, of which 6 existed already.
     assert route_days == 60 and len(pauses) == -(-60 // 7)
     assert drift(settings) == 0
+
+
+def test_a_roll_up_is_not_cut_by_the_session_statement_timeout(
+    client: TestClient, settings: Settings
+) -> None:
+    """Summing a big batch can take longer than the timeout meant for short statements; the
+    roll-up lifts it for its own transaction instead of failing (and retrying) forever."""
+    client.post("/batches", content=csv_rows(20_000).encode(), headers=CSV)
+    worker = Worker(settings, name="timeout")
+    with (
+        connect(settings, statement_timeout_ms=0) as work,
+        connect(settings, autocommit=True) as side,
+        connect(settings, autocommit=True, statement_timeout_ms=1) as hurried,
+    ):
+        assert worker.process_one(work, side) is not None
+        assert batch_sql.roll_up_one(hurried) is not None
+    assert drift(settings) == 0

@@ -348,6 +348,8 @@ def roll_up_one(
     ``chunk_rows`` read from a server-side cursor, and ``after_chunk`` gets each chunk's
     seconds (the worker pauses there)."""
     with conn.transaction():
+        # Summing a large batch may outlast the session's timeout, meant for short statements.
+        conn.execute("SET LOCAL statement_timeout = 0")
         row = conn.execute(CLAIM_ROLL_UP).fetchone()
         if row is None:
             return None
