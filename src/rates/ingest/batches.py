@@ -356,8 +356,11 @@ def roll_up_one(
         started = conn.execute("SELECT clock_timestamp()").fetchone()[0]  # type: ignore[index]
         with conn.cursor(name="batch_route_day_totals") as totals:
             totals.execute(BATCH_ROUTE_DAY_TOTALS, {"id": row[0]})
-            while chunk := totals.fetchmany(chunk_rows):
-                chunk_started = time.perf_counter()
+            while True:
+                chunk_started = time.perf_counter()  # the first fetch also sums the batch
+                chunk = totals.fetchmany(chunk_rows)
+                if not chunk:
+                    break
                 columns = [list(column) for column in zip(*chunk, strict=True)]
                 conn.execute(ADD_TO_ROUTE_DAYS, columns)
                 after_chunk(time.perf_counter() - chunk_started)
