@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -482,3 +483,34 @@ def test_a_roll_up_is_not_cut_by_the_session_statement_timeout(
         assert worker.process_one(work, side) is not None
         assert batch_sql.roll_up_one(hurried) is not None
     assert drift(settings) == 0
+
+
+def test_a_failed_attempt_keeps_its_batch_until_the_back_off_is_set(
+    client: TestClient, database_url: str, tmp_path: Path
+) -> None:
+    """While a worker records a failed attempt no other worker can claim the batch, and once
+    released it waits out the back-off (before, a second worker could retry at once and the
+    first then blocked on the batch's row until that retry ended)."""
+    settings = ingest_settings(database_url, tmp_path / "store", worker_retry_delay_s=60)
+    response = client.post("/batches", content=csv_rows(3).encode(), headers=CSV)
+    for stored in settings.payload_dir().glob("*-batch.csv"):
+        stored.unlink()
+    claims_meanwhile: list[object] = []
+
+    class ProbingWorker(Worker):
+        def _finish_attempt(self, side: Any, batch_id: int, *args: Any) -> None:
+            with connect(self.settings, autocommit=True) as other:
+                claims_meanwhile.append(other.execute(batch_sql.CLAIM).fetchone())
+            super()._finish_attempt(side, batch_id, *args)
+
+    worker = ProbingWorker(settings, name="probing")
+    with (
+        connect(settings, statement_timeout_ms=0) as work,
+        connect(settings, autocommit=True) as side,
+    ):
+        outcome = worker.process_one(work, side)
+    assert outcome is not None and outcome.status == "error"
+    assert claims_meanwhile == [None]
+    with connect(settings, autocommit=True) as other:
+        assert other.execute(batch_sql.CLAIM).fetchone() is None
+    assert client.get(response.headers["Location"]).json()["status"] == "queued"

@@ -88,6 +88,16 @@ def iter_lines(stream: Any, chunk_bytes: int = 1 << 20) -> Iterator[bytes]:
         yield pending[:-1] if pending.endswith(b"\r") else pending
 
 
+def _undo_rows_keep_claim(work: psycopg.Connection[Any]) -> bool:
+    """Rolls back to the savepoint before the batch's rows, still holding the batch, so its
+    retry back-off is set before another worker can claim it; False if there is none."""
+    try:
+        work.execute("ROLLBACK TO SAVEPOINT batch_rows")
+    except psycopg.Error:
+        return False
+    return True
+
+
 class Worker:
     def __init__(self, settings: Settings, name: str | None = None) -> None:
         self.settings = settings
@@ -252,8 +262,9 @@ class Worker:
             metrics.WORKER_BUSY.set(0)
             if work.closed or work.broken:
                 raise  # the database is gone: the outer loop reconnects
-            work.rollback()
             status = "interrupted" if isinstance(exc, Interrupted) else "error"
+            if status == "interrupted" or not _undo_rows_keep_claim(work):
+                work.rollback()  # releases the batch at once
             self._finish_attempt(side, batch.id, attempt, status, f"{type(exc).__name__}: {exc}")
             if status == "error":
                 bound.error("batch_attempt_failed", attempt=attempt, error=str(exc))
