@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx2 as httpx
 import psycopg
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from rates.db.demo import DemoSpec, generate_demo
@@ -121,3 +122,23 @@ def test_sighup_reloads_workers_without_a_failed_request(
     assert all(len(line["request_id"]) >= 1 for line in access)
     assert any(line["request_id"] == "trace-me-42" for line in access)
     assert database_url.split("@")[0] not in (tmp_path / "serve.log").read_text()
+
+
+def test_workers_leave_when_the_master_is_killed(
+    start_rates: Callable[..., object], database_url: str, port: int, tmp_path: Path
+) -> None:
+    """SIGKILL to the gunicorn master stops no worker by itself; they notice within seconds
+    and exit instead of serving on as orphans holding the port."""
+    env = rates_env(RATES_DATABASE_URL=database_url, RATES_PORT=str(port), RATES_WORKERS="2")
+    server = start_rates("serve", env=env, log=tmp_path / "serve.log")
+    wait_for(f"http://127.0.0.1:{port}/readyz")
+    workers = children_of(server.pid)  # type: ignore[attr-defined]
+    assert len(workers) == 2
+    server.send_signal(signal.SIGKILL)  # type: ignore[attr-defined]
+    server.wait(timeout=10)  # type: ignore[attr-defined]
+    deadline = time.monotonic() + 15
+    while any(Path(f"/proc/{pid}").exists() for pid in workers):
+        assert time.monotonic() < deadline, "orphaned workers still running"
+        time.sleep(0.1)
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)

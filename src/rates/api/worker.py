@@ -9,6 +9,7 @@ live worker. Readiness turns 503 as soon as shutdown begins.
 
 from __future__ import annotations
 
+import os
 import sys
 from types import FrameType
 from typing import Any, ClassVar
@@ -46,15 +47,25 @@ class DrainingHttpToolsProtocol(HttpToolsProtocol):
 
 
 class _ShutdownAwareServer(Server):
-    """Marks the app as shutting down on the first exit signal, before connections drain."""
+    """Marks the app as shutting down on the first exit signal, before connections drain,
+    and shuts down gracefully on its own when the gunicorn master is gone."""
 
-    def __init__(self, app: Any, **kwargs: Any) -> None:
+    def __init__(self, app: Any, master_pid: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._app = app
+        self._master_pid = master_pid
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         self._app.state.shutting_down = True
         super().handle_exit(sig, frame)
+
+    async def on_tick(self, counter: int) -> bool:
+        # A master killed outright (SIGKILL, OOM) stops no worker: orphaned, it would serve on
+        # and hold the port. Checked once a second (ticks are 0.1 s).
+        if counter % 10 == 0 and os.getppid() != self._master_pid:
+            self._app.state.shutting_down = True
+            self.should_exit = True
+        return bool(await super().on_tick(counter))
 
 
 class RatesUvicornWorker(UvicornWorker):  # type: ignore[misc]  # gunicorn ships no type hints
@@ -62,7 +73,7 @@ class RatesUvicornWorker(UvicornWorker):  # type: ignore[misc]  # gunicorn ships
 
     async def _serve(self) -> None:
         self.config.app = self.wsgi
-        server = _ShutdownAwareServer(self.wsgi, config=self.config)
+        server = _ShutdownAwareServer(self.wsgi, self.ppid, config=self.config)
         self._install_sigquit_handler()
         await server.serve(sockets=self.sockets)
         if not server.started:
