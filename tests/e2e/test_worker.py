@@ -67,6 +67,26 @@ def worker_counters(worker: subprocess.Popen[bytes]) -> dict[str, float]:
     return counters
 
 
+def worker_gauge(worker: subprocess.Popen[bytes], name: str) -> float | None:
+    """A gauge from a worker's /metrics endpoint; None while it does not answer yet."""
+    try:
+        text = httpx.get(worker.metrics_url).text  # type: ignore[attr-defined]
+    except httpx.TransportError:
+        return None
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name:
+                return float(sample.value)
+    return None
+
+
+def wait_until(condition: Callable[[], bool], timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)
+
+
 def batch(settings: Settings, batch_id: int) -> dict:
     with connect(settings, autocommit=True) as conn:
         return get_batch(conn, batch_id)
@@ -129,10 +149,14 @@ def start_worker(
 def test_two_workers_apply_ten_batches_each_exactly_once(
     settings: Settings, start_worker: Callable[..., subprocess.Popen[bytes]], tmp_path: Path
 ) -> None:
-    """Ten batches, two worker processes: every batch succeeds once with all of its rows."""
-    workers = [start_worker("w1"), start_worker("w2")]
+    """Ten batches, two worker processes claiming side by side: every batch succeeds once
+    with all of its rows, and both workers take part."""
     rows = 20_000
-    ids = [queue_file(settings, write_csv(tmp_path / f"b{i}.csv", rows)) for i in range(10)]
+    files = [write_csv(tmp_path / f"b{i}.csv", rows) for i in range(10)]
+    workers = [start_worker("w1"), start_worker("w2")]
+    for worker in workers:  # both connected and listening before the batches arrive
+        wait_until(lambda w=worker: worker_gauge(w, "rates_db_up") == 1)
+    ids = [queue_file(settings, path) for path in files]
     for batch_id in ids:
         done = wait_for_status(settings, batch_id, {"succeeded", "rejected", "failed"})
         assert done["status"] == "succeeded"
@@ -141,6 +165,7 @@ def test_two_workers_apply_ten_batches_each_exactly_once(
     assert total_prices(settings.conninfo() or "") == 10 * rows
     totals = [worker_counters(worker) for worker in workers]
     assert sum(t["succeeded"] for t in totals) == 10
+    assert all(t["succeeded"] >= 1 for t in totals), totals
     assert sum(t["rows"] for t in totals) == 10 * rows
     for worker in workers:
         worker.send_signal(signal.SIGTERM)
