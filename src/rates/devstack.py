@@ -8,6 +8,7 @@ as an unprivileged system user (``postgres`` if present, else ``nobody``).
 
 from __future__ import annotations
 
+import ctypes
 import glob
 import json
 import os
@@ -301,6 +302,13 @@ class LocalPostgres:
         return _ClusterState(port=int(data["port"]), password=str(data["password"]))
 
 
+def _terminate_with_parent() -> None:
+    """In the child, before exec: Linux sends it SIGTERM (a graceful stop) when `rates up`
+    dies, even by SIGKILL, instead of leaving it running on its own."""
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 class ChildProcesses:
     """The stack's long-running children, stopped in reverse order with SIGTERM."""
 
@@ -309,7 +317,10 @@ class ChildProcesses:
 
     def start(self, name: str, args: list[str], env: Mapping[str, str]) -> None:
         process = subprocess.Popen(
-            [sys.executable, "-m", "rates", *args], env=dict(env), start_new_session=True
+            [sys.executable, "-m", "rates", *args],
+            env=dict(env),
+            start_new_session=True,  # Ctrl-C reaches only us; we stop them in order
+            preexec_fn=_terminate_with_parent if sys.platform == "linux" else None,
         )
         self._children.append((name, process))
 

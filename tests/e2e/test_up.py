@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import psycopg
 import pytest
 
 from rates.devstack import LocalPostgres
-from tests.e2e.conftest import rates_env, wait_for
+from tests.e2e.conftest import children_of, rates_env, wait_for
 
 
 @pytest.fixture
@@ -67,6 +68,34 @@ def test_up_serves_demo_data_stops_cleanly_and_reuses_it(
     rates = answers[0]["rates"]
     assert len(rates) == 10 and sum(r["count"] for r in rates) > 0
     assert answers[0] == answers[1]
+
+
+def test_up_killed_outright_leaves_no_service_running(
+    start_rates: Callable[..., object], data_dir: Path, port: int, tmp_path: Path
+) -> None:
+    """SIGKILL to `rates up` (no chance to stop anything): its API and worker still stop,
+    told by the kernel that their parent died; only the private PostgreSQL stays, for reuse."""
+    env = rates_env(RATES_DATA_DIR=str(data_dir), RATES_PORT=str(port))
+    process = start_rates("up", "--workers", "1", env=env, log=tmp_path / "up.log")
+    try:
+        wait_for(f"http://127.0.0.1:{port}/readyz", timeout_s=120)
+        services = children_of(process.pid) | set(_api_workers(process.pid))  # type: ignore[attr-defined]
+        assert len(services) == 3  # rates serve, its worker process, rates worker
+        process.send_signal(signal.SIGKILL)  # type: ignore[attr-defined]
+        deadline = time.monotonic() + 30
+        while alive := [pid for pid in services if _running(pid)]:
+            assert time.monotonic() < deadline, f"still running: {alive}"
+            time.sleep(0.1)
+    finally:
+        LocalPostgres(data_dir / "postgres").stop()
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie waiting to be reaped."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
 
 
 def _api_workers(up_pid: int) -> list[int]:
