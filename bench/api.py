@@ -18,8 +18,11 @@ import os
 import random
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 from urllib.parse import urlencode
@@ -94,30 +97,30 @@ def run_wrk(
     workdir: Path,
     *,
     pause_ms: int = 0,
+    until: Callable[[], bool] | None = None,
 ) -> dict:
     """Closed-loop load: each connection sends its next request as soon as the last is answered,
-    or ``pause_ms`` later (a lighter, steadier load than the machine's maximum)."""
+    or ``pause_ms`` later (a lighter, steadier load than the machine's maximum). With
+    ``until``, the load runs until that returns true (checked every 0.1 s) instead of for
+    ``duration`` seconds."""
     paths = ",".join(f'"/rates?{urlencode(q)}"' for q in queries)
     script = workdir / "rotate.lua"
     script.write_text(
         LUA % paths + (f"delay = function() return {pause_ms} end\n" if pause_ms else "")
     )
     threads = min(connections, os.cpu_count() or 1)
-    output = subprocess.run(
-        [
-            "wrk",
-            f"-t{threads}",
-            f"-c{connections}",
-            f"-d{duration}s",
-            "--latency",
-            "-s",
-            str(script),
-            base,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    seconds = duration if until is None else 24 * 3600
+    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    with subprocess.Popen(
+        [*command, "-s", str(script), base], stdout=subprocess.PIPE, text=True
+    ) as load:
+        if until is not None:
+            while not until():
+                time.sleep(0.1)
+            load.send_signal(signal.SIGINT)  # wrk stops and prints its figures
+        output, _ = load.communicate()
+    if load.returncode != 0:
+        raise RuntimeError(f"wrk exited {load.returncode}")
     latency = dict(re.findall(r"^\s+(50|99)%\s+([\d.]+\w+)", output, re.M))
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     socket = re.search(
