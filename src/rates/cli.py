@@ -146,6 +146,8 @@ def serve(host: Host = None, port: Port = None, workers: Workers = None) -> None
     from rates.api.server import serve as run_server
 
     settings = load_settings(host=host, port=port, workers=workers)
+    with user_errors():
+        require_conninfo(settings)  # one line now, not a traceback from every worker process
     run_server(settings)
 
 
