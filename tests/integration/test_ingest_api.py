@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client import REGISTRY
 from structlog.testing import capture_logs
 
 from rates.api.app import create_app
@@ -399,6 +400,13 @@ def drift(settings: Settings) -> int:
         return conn.execute(ROUTE_DAYS_DRIFT).fetchone()[0]  # type: ignore[index]
 
 
+def _succeeded_metrics() -> tuple[float, float]:
+    """This process's succeeded-batch and applied-row counters (the worker's /metrics)."""
+    batches = REGISTRY.get_sample_value("rates_ingest_batches_total", {"outcome": "succeeded"})
+    rows = REGISTRY.get_sample_value("rates_ingest_rows_total")
+    return batches or 0.0, rows or 0.0
+
+
 def test_a_batch_counts_from_its_roll_up_on(client: TestClient, settings: Settings) -> None:
     """Between its commit and its roll-up a batch is stored but not counted, and shows as
     processing (so it cannot be reverted yet); the roll-up adds all of it at once, and reverts
@@ -419,13 +427,16 @@ def test_a_batch_counts_from_its_roll_up_on(client: TestClient, settings: Settin
         connect(settings, statement_timeout_ms=0) as work,
         connect(settings, autocommit=True) as side,
     ):
+        counted = _succeeded_metrics()
         assert worker.process_one(work, side) is not None
+        assert _succeeded_metrics() == counted  # the worker's metrics agree with the status
         assert client.get("/rates", params=query).json() == rolled
         stored = client.get(response.headers["Location"]).json()
         assert (stored["status"], stored["finished_at"]) == ("processing", None)
         revert = client.post(response.headers["Location"] + "/revert", headers=AUTH)
         assert revert.status_code == 409 and "processing" in revert.json()["error"]["message"]
         assert worker.roll_up(side) == 1
+        assert _succeeded_metrics() == (counted[0] + 1, counted[1] + 12)
     after = client.get("/rates", params=query).json()["rates"][0]
     assert after["count"] == 42
     assert client.get(response.headers["Location"]).json()["status"] == "succeeded"

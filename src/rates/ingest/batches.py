@@ -146,6 +146,7 @@ SET rolled_up = true,
     timings = coalesce(timings, '{}'::jsonb) || jsonb_build_object(
         'roll_up', round(extract(epoch FROM clock_timestamp() - %(started)s)::numeric, 3))
 WHERE id = %(id)s
+RETURNING rows_inserted
 """
 # Phases that end after the batch's own commit are added to its timings afterwards.
 ADD_TIMING = (
@@ -337,12 +338,18 @@ def revert(conn: psycopg.Connection[Any], batch_id: int) -> int:
     return deleted
 
 
+@dataclass(frozen=True)
+class RolledUp:
+    batch_id: int
+    rows: int
+
+
 def roll_up_one(
     conn: psycopg.Connection[Any],
     chunk_rows: int = 5000,
     after_chunk: Callable[[float], None] = lambda seconds: None,
-) -> int | None:
-    """Moves the oldest succeeded, not yet rolled-up batch into route_days; its id, or None.
+) -> RolledUp | None:
+    """Moves the oldest succeeded, not yet rolled-up batch into route_days; which, or None.
 
     One transaction, so the batch counts all at once; the daily totals go in chunks of
     ``chunk_rows`` read from a server-side cursor, and ``after_chunk`` gets each chunk's
@@ -365,8 +372,8 @@ def roll_up_one(
                 conn.execute(ADD_TO_ROUTE_DAYS, columns)
                 after_chunk(time.perf_counter() - chunk_started)
         conn.execute(ADD_ROUTES, {"id": row[0]})
-        conn.execute(MARK_ROLLED_UP, {"id": row[0], "started": started})
-    return int(row[0])
+        marked = conn.execute(MARK_ROLLED_UP, {"id": row[0], "started": started}).fetchone()
+    return RolledUp(batch_id=int(row[0]), rows=int(marked[0]))  # type: ignore[index]
 
 
 def as_json(value: Any) -> Jsonb:

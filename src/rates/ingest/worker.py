@@ -170,12 +170,15 @@ class Worker:
         rolled = 0
         while True:
             started = time.perf_counter()
-            batch_id = sql.roll_up_one(side, after_chunk=self._pause_roll_up)
-            if batch_id is None:
+            batch = sql.roll_up_one(side, after_chunk=self._pause_roll_up)
+            if batch is None:
                 return rolled
             metrics.BATCH_DURATION.labels("roll_up").observe(time.perf_counter() - started)
+            # Succeeded, as the batch's status says, from now on: its prices count.
+            metrics.BATCHES.labels("succeeded").inc()
+            metrics.ROWS.inc(batch.rows)
             metrics.LAST_SUCCESS.set(time.time())
-            log.info("batch_rolled_up", batch_id=batch_id, worker=self.name)
+            log.info("batch_rolled_up", batch_id=batch.batch_id, worker=self.name)
             rolled += 1
             if self.stopping:
                 return rolled
@@ -277,9 +280,8 @@ class Worker:
                 bound.warning("batch_interrupted", attempt=attempt)
             return Outcome(batch.id, status)
         metrics.WORKER_BUSY.set(0)
-        metrics.BATCHES.labels(outcome.status).inc()
-        if outcome.status == "succeeded":
-            metrics.ROWS.inc(outcome.rows)
+        if outcome.status != "succeeded":  # a succeeded batch is counted at its roll-up
+            metrics.BATCHES.labels(outcome.status).inc()
         self._finish_attempt(side, batch.id, attempt, outcome.status, None)
         bound.info("batch_finished", status=outcome.status, rows=outcome.rows)
         return outcome
