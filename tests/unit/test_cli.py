@@ -26,6 +26,8 @@ def test_no_database_configured_is_one_error_line(
     nothing (`serve` used to boot gunicorn, then print a traceback per worker)."""
     for name in [n for n in os.environ if n.startswith("RATES_")]:
         monkeypatch.delenv(name)
+    # Logging set up inside CliRunner would write to its stream, closed after the call.
+    monkeypatch.setattr("rates.cli.configure_logging", lambda settings: None)
     result = CliRunner().invoke(app, command, terminal_width=200)
     assert result.exit_code == 1
     assert result.output.startswith("error: no database configured: set RATES_DATABASE_URL")
