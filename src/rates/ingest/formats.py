@@ -193,6 +193,15 @@ def csv_header_problem(header: list[str]) -> str | None:
     return None
 
 
+def csv_header_line_problem(line: bytes) -> str | None:
+    """The same check on the payload's raw first line (a UTF-8 BOM allowed)."""
+    text = line.decode("utf-8", "replace").removeprefix("\ufeff")
+    try:
+        return csv_header_problem(next(csv.reader([text]), []))
+    except csv.Error as exc:
+        return f"malformed CSV header: {exc}"
+
+
 def csv_copy_lines(
     lines: Iterable[bytes], validator: RowValidator, report: ValidationReport
 ) -> Iterator[str]:
@@ -315,11 +324,7 @@ def plain_csv_copy_data(
     blocks = _blocks_of_lines(stream, block_bytes)
     first = next(blocks, b"")
     header, _, first = first.partition(b"\n")
-    try:
-        parsed = next(csv.reader([header.decode("utf-8").removeprefix("\ufeff")]), [])
-    except (UnicodeDecodeError, csv.Error):
-        raise NotPlain("header") from None
-    if csv_header_problem(parsed) is not None:
+    if csv_header_line_problem(header.removesuffix(b"\r")) is not None:
         raise NotPlain("header")
     for block in itertools.chain([first], blocks):
         if b"\r" in block:

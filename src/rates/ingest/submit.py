@@ -4,7 +4,6 @@ Shared by the API (uploads), the CLI (``rates ingest register``) and the S3 even
 
 from __future__ import annotations
 
-import csv
 import zlib
 from typing import Any
 from urllib.parse import unquote_plus
@@ -17,7 +16,7 @@ from rates.ingest.formats import (
     Compression,
     Format,
     ValidationReport,
-    csv_header_problem,
+    csv_header_line_problem,
     format_of_name,
 )
 from rates.ingest.storage import PayloadStore, SpooledPayload
@@ -59,11 +58,8 @@ def check_before_storing(payload: SpooledPayload, fmt: Format, compression: Comp
     if payload.bytes == 0:
         raise refusal(1, "file", "the batch is empty")
     line = first_line(payload, compression)
-    if fmt == "csv":
-        text = line.decode("utf-8", "replace").removeprefix("\ufeff")
-        problem = csv_header_problem(next(csv.reader([text]), []))
-        if problem is not None:
-            raise refusal(1, "header", problem)
+    if fmt == "csv" and (problem := csv_header_line_problem(line)) is not None:
+        raise refusal(1, "header", problem)
 
 
 def accept_upload(
