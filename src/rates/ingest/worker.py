@@ -16,6 +16,7 @@ import os
 import socket
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -41,6 +42,9 @@ log = structlog.get_logger(__name__)
 _COPY_FLUSH_BYTES = 1 << 18
 COPY_PRICES = "COPY prices (orig_code, dest_code, day, price, batch_id) FROM STDIN"
 COPY_PLAIN_CSV = COPY_PRICES + " (FORMAT csv)"
+# Set after the claim, before any row: rolling back to it undoes the rows, keeps the claim.
+SAVE_BEFORE_ROWS = "SAVEPOINT batch_rows"
+UNDO_ROWS = "ROLLBACK TO SAVEPOINT batch_rows"
 
 
 class Interrupted(Exception):
@@ -92,7 +96,7 @@ def _undo_rows_keep_claim(work: psycopg.Connection[Any]) -> bool:
     """Rolls back to the savepoint before the batch's rows, still holding the batch, so its
     retry back-off is set before another worker can claim it; False if there is none."""
     try:
-        work.execute("ROLLBACK TO SAVEPOINT batch_rows")
+        work.execute(UNDO_ROWS)
     except psycopg.Error:
         return False
     return True
@@ -290,7 +294,7 @@ class Worker:
         timings: dict[str, float] = {}
         started = time.perf_counter()
         ports = [row[0] for row in work.execute("SELECT code FROM ports")]
-        work.execute("SAVEPOINT batch_rows")
+        work.execute(SAVE_BEFORE_ROWS)
         loaded = self._load_plain_csv(work, batch, ports) if batch.format == "csv" else None
         if loaded is None:
             loaded = self._load_row_by_row(work, batch, ports)
@@ -299,7 +303,7 @@ class Worker:
         self._check_deadline()
         metrics.BATCH_DURATION.labels("load").observe(timings["load"])
         if not report.ok:
-            work.execute("ROLLBACK TO SAVEPOINT batch_rows")
+            work.execute(UNDO_ROWS)
             work.execute(
                 sql.MARK_REJECTED,
                 {
@@ -330,17 +334,15 @@ class Worker:
         is not plain or COPY finds a bad value, for the row-by-row path to load and report."""
         report = ValidationReport(max_errors=self.settings.max_reported_errors)
         try:
-            with self.store.open(batch.storage_uri) as stored:
-                hashing = _HashingReader(stored)
-                stream = decompressed(hashing, batch.compression)  # type: ignore[arg-type]
-                with work.cursor().copy(COPY_PLAIN_CSV) as copy:
-                    for block in plain_csv_copy_data(stream, ports, batch.id, report):
-                        copy.write(block)
-                        self._check_deadline()
-                while hashing.read(1 << 20):  # a gzip member's trailer
-                    pass
+            with (
+                self._open_payload(batch) as (stream, hashing),
+                work.cursor().copy(COPY_PLAIN_CSV) as copy,
+            ):
+                for block in plain_csv_copy_data(stream, ports, batch.id, report):
+                    copy.write(block)
+                    self._check_deadline()
         except (NotPlain, psycopg.errors.DataError) as exc:
-            work.execute("ROLLBACK TO SAVEPOINT batch_rows")
+            work.execute(UNDO_ROWS)
             log.info("batch_checked_row_by_row", batch_id=batch.id, reason=str(exc)[:200])
             return None
         return report, hashing.sha256.hexdigest()
@@ -352,25 +354,34 @@ class Worker:
         line and field (up to the limit)."""
         report = ValidationReport(max_errors=self.settings.max_reported_errors)
         validator = RowValidator(ports, report, batch.id)
+        with (
+            self._open_payload(batch) as (stream, hashing),
+            work.cursor().copy(COPY_PRICES) as copy,
+        ):
+            buffer: list[str] = []
+            size = 0
+            for line in copy_lines(batch.format, iter_lines(stream), validator, report):  # type: ignore[arg-type]
+                buffer.append(line)
+                size += len(line)
+                if size >= _COPY_FLUSH_BYTES:
+                    copy.write("".join(buffer))
+                    buffer.clear()
+                    size = 0
+                    self._check_deadline()
+            if buffer and report.ok:
+                copy.write("".join(buffer))
+        return report, hashing.sha256.hexdigest()
+
+    @contextmanager
+    def _open_payload(self, batch: ClaimedBatch) -> Iterator[tuple[IO[bytes], _HashingReader]]:
+        """The batch's payload, decompressed, hashed as it streams past; read to its end on
+        the way out, so the hash covers all of it even where parsing stopped early (and a
+        gzip member's trailer)."""
         with self.store.open(batch.storage_uri) as stored:
             hashing = _HashingReader(stored)
-            stream = decompressed(hashing, batch.compression)  # type: ignore[arg-type]
-            with work.cursor().copy(COPY_PRICES) as copy:
-                buffer: list[str] = []
-                size = 0
-                for line in copy_lines(batch.format, iter_lines(stream), validator, report):  # type: ignore[arg-type]
-                    buffer.append(line)
-                    size += len(line)
-                    if size >= _COPY_FLUSH_BYTES:
-                        copy.write("".join(buffer))
-                        buffer.clear()
-                        size = 0
-                        self._check_deadline()
-                if buffer and report.ok:
-                    copy.write("".join(buffer))
-            while hashing.read(1 << 20):  # hash to the end even if parsing stopped early
+            yield decompressed(hashing, batch.compression), hashing  # type: ignore[arg-type]
+            while hashing.read(1 << 20):
                 pass
-        return report, hashing.sha256.hexdigest()
 
     def _finish_attempt(
         self,
