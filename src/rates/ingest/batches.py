@@ -71,12 +71,16 @@ EXISTS (
       AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()))
 """
 
-# A succeeded batch counts in rates from its roll-up on; until then it is still processing.
+# The status users see: queued while a worker holds it is processing, and a succeeded batch
+# counts in rates from its roll-up on, so until then it is still processing.
+_SHOWN_STATUS = f"""
+CASE WHEN b.status = 'queued' AND {_BEING_APPLIED} THEN 'processing'
+     WHEN b.status = 'succeeded' AND NOT b.rolled_up THEN 'processing'
+     ELSE b.status END
+"""
 BATCH_VIEW = f"""
 SELECT b.id,
-       CASE WHEN b.status = 'queued' AND {_BEING_APPLIED} THEN 'processing'
-            WHEN b.status = 'succeeded' AND NOT b.rolled_up THEN 'processing'
-            ELSE b.status END AS status,
+       {_SHOWN_STATUS} AS status,
        b.format, b.compression, b.source, b.bytes, b.sha256, b.storage_uri,
        b.submitted_at, b.finished_at, b.reverted_at,
        b.rows_total, b.rows_inserted, b.rows_invalid, b.timings, b.report,
@@ -96,7 +100,7 @@ SELECT attempt, worker, started_at, finished_at, outcome, error
 FROM batch_attempts WHERE batch_id = %s ORDER BY attempt
 """
 
-LOCK_FOR_REVERT = "SELECT status, rolled_up FROM batches WHERE id = %s FOR UPDATE"
+LOCK_FOR_REVERT = f"SELECT {_SHOWN_STATUS} FROM batches b WHERE b.id = %s FOR UPDATE OF b"
 SUBTRACT_FROM_ROUTE_DAYS = """
 UPDATE route_days AS r
 SET total = r.total - b.total, prices = r.prices - b.prices
@@ -324,9 +328,7 @@ def revert(conn: psycopg.Connection[Any], batch_id: int) -> int:
         row = conn.execute(LOCK_FOR_REVERT, [batch_id]).fetchone()
         if row is None:
             raise BatchNotFound(f"no batch {batch_id}")
-        status, rolled_up = row
-        if status == "succeeded" and not rolled_up:
-            status = "processing"  # as the batch view shows it: not counted yet
+        (status,) = row
         if status != "succeeded":
             raise BatchConflict(
                 f"batch {batch_id} is {status}; only a succeeded batch can be reverted"
