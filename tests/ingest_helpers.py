@@ -7,6 +7,7 @@ from pathlib import Path
 
 import psycopg
 
+from rates.db.queries import rebuild_read_model
 from rates.settings import Settings
 
 PORTS = ("CNSGH", "CNGGZ", "NLRTM", "DEHAM", "NOOSL")
@@ -14,10 +15,13 @@ TOKEN = "test-token-0123456789"
 
 
 def seed_ports(database_url: str) -> None:
+    """Five ports in one region, which counts as large: world-to-world rates read the
+    region-pair totals, port pairs the route totals, so batches must keep both right."""
     with psycopg.connect(database_url) as conn:
         conn.execute("INSERT INTO regions VALUES ('world', 'World', NULL)")
         for code in PORTS:
             conn.execute("INSERT INTO ports VALUES (%s, %s, 'world')", [code, code.title()])
+        rebuild_read_model(conn, rollup_min_ports=2)
 
 
 def ingest_settings(database_url: str, storage: Path, **overrides: object) -> Settings:

@@ -3,8 +3,9 @@
 A location is a port code or a region slug; a region stands for every port in it and in all of
 its sub-regions, to any depth. The whole answer, including whether each location exists, comes
 from one statement, so a reader never sees half of a batch that commits meanwhile. Prices are
-read from their daily totals per route (``route_days``) only: a batch counts from the
-transaction that adds its rows to those totals (its roll-up), never from ``prices`` itself.
+read from daily totals only, per region pair between two large regions (``region_days``) and per
+route otherwise (``route_days``): a batch counts from the transaction that adds its rows to
+those totals, the one that applies it, never from ``prices`` itself.
 """
 
 from __future__ import annotations
@@ -44,13 +45,24 @@ destination_ports AS (
     UNION
     SELECT code FROM ports WHERE parent_slug IN (SELECT slug FROM destination_regions)
 ),
--- Per origin port, its known routes to the destinations asked for, then one index range scan
--- of route_days per such route over the days asked for: work in proportion to the data, not
--- to |origins| x |destinations|. OFFSET 0 keeps the planner from flattening the lateral
--- subqueries into hash joins over whole tables: it cannot know how few ports the recursive
--- CTEs yield.
+-- Between two large regions the daily totals are kept per region pair: one row per day.
+large_pair AS (
+    SELECT EXISTS (SELECT FROM port_rollups WHERE region = %(origin)s)
+       AND EXISTS (SELECT FROM port_rollups WHERE region = %(destination)s) AS yes
+),
 daily AS (
-    SELECT route_day.day, sum(route_day.total) AS total, sum(route_day.prices) AS prices
+    SELECT day, total, prices
+    FROM region_days
+    WHERE (SELECT yes FROM large_pair)
+      AND orig_region = %(origin)s AND dest_region = %(destination)s
+      AND day BETWEEN %(date_from)s AND %(date_to)s
+    UNION ALL
+    -- Otherwise: per origin port, its known routes to the destinations asked for, then one
+    -- index range scan of route_days per such route over the days asked for: work in
+    -- proportion to the data, not to |origins| x |destinations|. OFFSET 0 keeps the planner
+    -- from flattening the lateral subqueries into hash joins over whole tables: it cannot
+    -- know how few ports the recursive CTEs yield.
+    SELECT route_day.day, sum(route_day.total), sum(route_day.prices)
     FROM origin_ports
     CROSS JOIN LATERAL (
         SELECT dest_code FROM routes
@@ -65,18 +77,26 @@ daily AS (
           AND day BETWEEN %(date_from)s AND %(date_to)s
         OFFSET 0
     ) AS route_day
+    WHERE NOT (SELECT yes FROM large_pair)
     GROUP BY route_day.day
 )
-SELECT days.day::date AS day,
+-- Days as date arithmetic, not a timestamp series: no time zone can skip or repeat one.
+SELECT days.day,
        CASE WHEN daily.prices >= %(min_prices)s
             THEN daily.total::float8 / daily.prices END AS price,
        coalesce(daily.prices, 0) AS prices,
-       (SELECT count(*) FROM origin_ports) AS origin_ports,
-       (SELECT count(*) FROM destination_ports) AS destination_ports
-FROM generate_series(%(date_to)s::date, %(date_from)s::date, interval '-1 day') AS days(day)
+       -- Zero only for a name that is neither a port nor a region (a region may hold no port).
+       (SELECT count(*) FROM origin_regions) + (SELECT count(*) FROM origin_ports) AS origin_known,
+       (SELECT count(*) FROM destination_regions) + (SELECT count(*) FROM destination_ports)
+           AS destination_known,
+       (SELECT version FROM data_version) AS data_version
+FROM (SELECT %(date_to)s::date - n AS day
+      FROM generate_series(0, %(date_to)s::date - %(date_from)s::date) AS n) AS days
 LEFT JOIN daily ON daily.day = days.day
 ORDER BY days.day DESC
 """
+# The data version alone: a conditional request whose ETag still matches needs no answer.
+DATA_VERSION_SQL = "SELECT version FROM data_version"
 
 
 @dataclass(frozen=True)
@@ -161,7 +181,13 @@ def _params(query: RatesQuery) -> dict[str, Any]:
     }
 
 
-def _to_rates(query: RatesQuery, rows: list[tuple[Any, ...]]) -> list[DailyRate]:
+@dataclass(frozen=True)
+class DailyRates:
+    data_version: int  # changes whenever a batch counts or is reverted, or data is loaded
+    rates: list[DailyRate]
+
+
+def _to_rates(query: RatesQuery, rows: list[tuple[Any, ...]]) -> DailyRates:
     if rows and rows[0][3] == 0:
         raise UnknownLocation(
             f"origin {query.origin!r} is neither a port code nor a region slug",
@@ -172,12 +198,21 @@ def _to_rates(query: RatesQuery, rows: list[tuple[Any, ...]]) -> list[DailyRate]
             f"destination {query.destination!r} is neither a port code nor a region slug",
             details={"parameter": "destination"},
         )
-    return [DailyRate(day=row[0], price=row[1], count=row[2]) for row in rows]
+    return DailyRates(
+        data_version=rows[0][5],
+        rates=[DailyRate(day=row[0], price=row[1], count=row[2]) for row in rows],
+    )
 
 
-async def fetch_daily_rates(
-    conn: psycopg.AsyncConnection[Any], query: RatesQuery
-) -> list[DailyRate]:
-    """One entry per day from date_to down to date_from."""
+async def fetch_daily_rates(conn: psycopg.AsyncConnection[Any], query: RatesQuery) -> DailyRates:
+    """One entry per day from date_to down to date_from, and the data version they are of."""
     cursor = await conn.execute(DAILY_RATES_SQL, _params(query))
     return _to_rates(query, await cursor.fetchall())
+
+
+async def fetch_data_version(conn: psycopg.AsyncConnection[Any]) -> int:
+    """The version that the next answer will be of, unless a batch counts meanwhile."""
+    cursor = await conn.execute(DATA_VERSION_SQL)
+    row = await cursor.fetchone()
+    assert row is not None  # migration 0009 inserts the one row
+    return int(row[0])

@@ -100,9 +100,6 @@ class Settings(BaseSettings):
     worker_max_attempts: int = Field(default=3, ge=1)
     worker_retry_delay_s: float = Field(default=10.0, ge=0)
     worker_grace_period_s: float = Field(default=60.0, ge=0)
-    # Share of its time a roll-up works; it pauses between chunks for the rest, leaving the
-    # database's CPU to readers (1: no pauses).
-    roll_up_duty_cycle: float = Field(default=0.5, gt=0, le=1)
 
     # Observability
     access_log: bool = True

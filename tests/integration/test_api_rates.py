@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from rates.api.app import create_app
-from rates.db.queries import rebuild_route_days
+from rates.db.queries import rebuild_read_model
 from rates.settings import Settings
 from tests.conftest import SAMPLE_DUMP
 
@@ -168,7 +168,7 @@ def nested_client(database_url: str) -> Iterator[TestClient]:
               ('DEEP1', 'ASIA1', '2021-03-01', 9999);
             """
         )
-        rebuild_route_days(conn)
+        rebuild_read_model(conn)
     with client_for(database_url) as client:
         yield client
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -92,7 +93,7 @@ def test_a_valid_csv_batch_is_applied_with_lineage(client: TestClient, settings:
     batch = client.get(f"/batches/{batch_id}").json()
     assert batch["status"] == "succeeded"
     assert batch["rows"] == {"total": 50, "inserted": 50, "invalid": 0}
-    assert set(batch["timings_s"]) == {"load", "commit", "total", "roll_up"}
+    assert set(batch["timings_s"]) == {"load", "count", "commit", "total"}
     assert all(seconds >= 0 for seconds in batch["timings_s"].values())
     assert batch["attempts"] == 1
     assert batch["submitted_at"] <= batch["started_at"] <= batch["finished_at"]
@@ -382,22 +383,44 @@ def test_the_api_statement_timeout_does_not_cut_a_long_batch(
     assert prices_of_batch(database_url, response.json()["id"]) == 300_000
 
 
-ROUTE_DAYS_DRIFT = """
+COUNTED_PRICES = """
+SELECT orig_code, dest_code, day, price FROM prices
+WHERE batch_id IS NULL OR batch_id IN (SELECT id FROM batches WHERE status = 'succeeded')
+"""
+ROUTE_DAYS_DRIFT = f"""
 SELECT count(*) FROM (
-    SELECT orig_code, dest_code, day, sum(price) AS total, count(*) AS prices FROM prices
-    WHERE batch_id IS NULL OR batch_id IN (SELECT id FROM batches WHERE status = 'succeeded')
+    SELECT orig_code, dest_code, day, sum(price) AS total, count(*) AS prices
+    FROM ({COUNTED_PRICES}) AS p
     GROUP BY 1, 2, 3
 ) AS expected
 FULL JOIN route_days AS actual USING (orig_code, dest_code, day)
 WHERE expected.total IS DISTINCT FROM actual.total
    OR expected.prices IS DISTINCT FROM actual.prices
 """
+REGION_DAYS_DRIFT = f"""
+SELECT count(*) FROM (
+    SELECT o.region AS orig_region, d.region AS dest_region, p.day,
+           sum(price) AS total, count(*) AS prices
+    FROM ({COUNTED_PRICES}) AS p
+    JOIN port_rollups AS o ON o.port = p.orig_code
+    JOIN port_rollups AS d ON d.port = p.dest_code
+    GROUP BY 1, 2, 3
+) AS expected
+FULL JOIN region_days AS actual USING (orig_region, dest_region, day)
+WHERE expected.total IS DISTINCT FROM actual.total
+   OR expected.prices IS DISTINCT FROM actual.prices
+"""
 
 
 def drift(settings: Settings) -> int:
-    """Route-days that differ from a recomputation over prices (0 when all is rolled up)."""
+    """Route-days and region-pair days that differ from a recomputation over the counted
+    prices (0 when every total is exact)."""
     with connect(settings, autocommit=True) as conn:
-        return conn.execute(ROUTE_DAYS_DRIFT).fetchone()[0]  # type: ignore[index]
+        assert conn.execute("SELECT count(*) FROM port_rollups").fetchone()[0] > 0  # type: ignore[index]
+        return sum(
+            conn.execute(statement).fetchone()[0]  # type: ignore[index]
+            for statement in (ROUTE_DAYS_DRIFT, REGION_DAYS_DRIFT)
+        )
 
 
 def _succeeded_metrics() -> tuple[float, float]:
@@ -407,93 +430,96 @@ def _succeeded_metrics() -> tuple[float, float]:
     return batches or 0.0, rows or 0.0
 
 
-def test_a_batch_counts_from_its_roll_up_on(client: TestClient, settings: Settings) -> None:
-    """Between its commit and its roll-up a batch is stored but not counted, and shows as
-    processing (so it cannot be reverted yet); the roll-up adds all of it at once, and reverts
-    subtract exactly what the batch added."""
-    query = {
-        "date_from": "2021-02-01",
-        "date_to": "2021-02-01",
-        "origin": "world",
-        "destination": "world",
-    }
-    base = submit_and_apply(client, settings, csv_rows(30).encode(), CSV)
-    rolled = client.get("/rates", params=query).json()
-    assert rolled["rates"][0]["count"] == 30 and drift(settings) == 0
+WORLD = {"date_from": "2021-02-01", "date_to": "2021-02-01", "origin": "world"}
 
-    response = client.post("/batches", content=csv_rows(12, start_price=5000).encode(), headers=CSV)
-    worker = Worker(settings, name="no-roll-up-yet")
-    with (
-        connect(settings, statement_timeout_ms=0) as work,
-        connect(settings, autocommit=True) as side,
-    ):
-        counted = _succeeded_metrics()
-        assert worker.process_one(work, side) is not None
-        assert _succeeded_metrics() == counted  # the worker's metrics agree with the status
-        assert client.get("/rates", params=query).json() == rolled
-        stored = client.get(response.headers["Location"]).json()
-        assert (stored["status"], stored["finished_at"]) == ("processing", None)
-        revert = client.post(response.headers["Location"] + "/revert", headers=AUTH)
-        assert revert.status_code == 409 and "processing" in revert.json()["error"]["message"]
-        assert worker.roll_up(side) == 1
-        assert _succeeded_metrics() == (counted[0] + 1, counted[1] + 12)
-    after = client.get("/rates", params=query).json()["rates"][0]
-    assert after["count"] == 42
-    assert client.get(response.headers["Location"]).json()["status"] == "succeeded"
+
+def test_a_batch_counts_at_its_commit_and_reverts_exactly(
+    client: TestClient, settings: Settings
+) -> None:
+    """The transaction that applies a batch also adds it to the route and region-pair totals:
+    succeeded and counted together (metrics too); reverts subtract exactly what each added,
+    and leave no empty total behind."""
+    world = {**WORLD, "destination": "world"}
+    lane = {**WORLD, "origin": "CNSGH", "destination": "NLRTM"}
+    counted = _succeeded_metrics()
+    base = submit_and_apply(client, settings, csv_rows(30).encode(), CSV)
+    assert base["status"] == "succeeded" and base["finished_at"] is not None
+    assert _succeeded_metrics() == (counted[0] + 1, counted[1] + 30)
+    assert client.get("/rates", params=world).json()["rates"][0]["count"] == 30
+    assert drift(settings) == 0
+
+    second = submit_and_apply(client, settings, csv_rows(12, start_price=5000).encode(), CSV)
+    assert client.get("/rates", params=world).json()["rates"][0]["count"] == 42
+    assert client.get("/rates", params=lane).json()["rates"][0]["count"] == 5 + 2
     assert drift(settings) == 0
 
     assert client.post(f"/batches/{base['id']}/revert", headers=AUTH).status_code == 200
-    assert client.get("/rates", params=query).json()["rates"][0]["count"] == 12
+    assert client.get("/rates", params=world).json()["rates"][0]["count"] == 12
     assert drift(settings) == 0
-    client.post(response.headers["Location"] + "/revert", headers=AUTH)
-    assert client.get("/rates", params=query).json()["rates"][0] == {
+    client.post(f"/batches/{second['id']}/revert", headers=AUTH)
+    assert client.get("/rates", params=world).json()["rates"][0] == {
         "day": "2021-02-01",
         "price": None,
         "count": 0,
     }
     with connect(settings, autocommit=True) as conn:
-        assert conn.execute("SELECT count(*) FROM route_days").fetchone()[0] == 0  # type: ignore[index]
+        left = conn.execute(
+            "SELECT (SELECT count(*) FROM route_days) + (SELECT count(*) FROM region_days)"
+        ).fetchone()[0]  # type: ignore[index]
+    assert left == 0
 
 
-def test_a_roll_up_in_chunks_adds_every_daily_total_once(
+def test_a_batch_an_older_worker_committed_is_rolled_up(
     client: TestClient, settings: Settings
 ) -> None:
-    """The roll-up reads a batch's daily totals in chunks (pausing in between); chunk edges
-    lose or repeat nothing, whether the route-day is new or already has prices."""
+    """Batches committed by the previous version without their totals (it added them in a
+    later transaction) are counted by the next worker pass, route and region totals alike."""
     submit_and_apply(client, settings, csv_rows(6, day="2021-02-03").encode(), CSV)
-    days = [f"2021-02-{day:02d}" for day in range(1, 11)]
-    body = "".join(csv_rows(6, day=day).partition("\n")[2] for day in days)
-    client.post("/batches", content=(csv_rows(0) + body).encode(), headers=CSV)
-    worker = Worker(settings, name="chunked")
-    pauses: list[float] = []
-    with (
-        connect(settings, statement_timeout_ms=0) as work,
-        connect(settings, autocommit=True) as side,
-    ):
-        assert worker.process_one(work, side) is not None
-        assert batch_sql.roll_up_one(side, chunk_rows=7, after_chunk=pauses.append) is not None
     with connect(settings, autocommit=True) as conn:
-        route_days = conn.execute("SELECT count(*) FROM route_days").fetchone()[0]  # type: ignore[index]
-    # 6 rows a day over 6 distinct routes: 60 route-days, of which 6 existed already.
-    assert route_days == 60 and len(pauses) == -(-60 // 7)
+        (legacy,) = conn.execute(
+            "INSERT INTO batches (status, format, storage_uri, bytes, source, rows_inserted)"
+            " VALUES ('succeeded', 'csv', 'file:///gone', 1, 'api', 10) RETURNING id"
+        ).fetchone()  # type: ignore[misc]
+        conn.execute(
+            "INSERT INTO prices SELECT orig_code, dest_code, day + 1, price + 1, %s FROM prices",
+            [legacy],
+        )
+        conn.execute("UPDATE batches SET rolled_up = false WHERE id = %s", [legacy])
+    assert drift(settings) > 0
+    assert client.get(f"/batches/{legacy}").json()["status"] == "processing"
+    with connect(settings, autocommit=True) as side:
+        assert Worker(settings, name="deploy").roll_up(side) == 1
     assert drift(settings) == 0
+    assert client.get(f"/batches/{legacy}").json()["status"] == "succeeded"
 
 
-def test_a_roll_up_is_not_cut_by_the_session_statement_timeout(
+def test_a_revert_is_not_cut_by_the_session_statement_timeout(
     client: TestClient, settings: Settings
 ) -> None:
-    """Summing a big batch can take longer than the timeout meant for short statements; the
-    roll-up lifts it for its own transaction instead of failing (and retrying) forever."""
-    client.post("/batches", content=csv_rows(20_000).encode(), headers=CSV)
-    worker = Worker(settings, name="timeout")
-    with (
-        connect(settings, statement_timeout_ms=0) as work,
-        connect(settings, autocommit=True) as side,
-        connect(settings, autocommit=True, statement_timeout_ms=1) as hurried,
-    ):
-        assert worker.process_one(work, side) is not None
-        assert batch_sql.roll_up_one(hurried) is not None
+    """Removing a big batch's totals can take longer than the timeout meant for short
+    statements; the revert lifts it for its own transaction instead of failing."""
+    batch = submit_and_apply(client, settings, csv_rows(20_000).encode(), CSV)
+    with connect(settings, autocommit=True, statement_timeout_ms=1) as hurried:
+        assert batch_sql.revert(hurried, batch["id"]) == 20_000
     assert drift(settings) == 0
+
+
+def test_a_revert_of_a_batch_being_applied_is_409_at_once(
+    client: TestClient, settings: Settings
+) -> None:
+    """A batch a worker holds gets 409 immediately, not a lock wait ending in 503."""
+    response = client.post("/batches", content=csv_rows(5).encode(), headers=CSV)
+    with connect(settings) as worker:
+        worker.execute(
+            "SELECT id FROM batches WHERE id = %s FOR NO KEY UPDATE", [response.json()["id"]]
+        )
+        started = time.monotonic()
+        revert = client.post(response.headers["Location"] + "/revert", headers=AUTH)
+        waited_s = time.monotonic() - started
+        worker.rollback()
+    assert revert.status_code == 409, revert.text
+    assert "processing" in revert.json()["error"]["message"]
+    assert waited_s < settings.db_statement_timeout_ms / 1000
 
 
 def test_a_failed_attempt_keeps_its_batch_until_the_back_off_is_set(
@@ -525,3 +551,32 @@ def test_a_failed_attempt_keeps_its_batch_until_the_back_off_is_set(
     with connect(settings, autocommit=True) as other:
         assert other.execute(batch_sql.CLAIM).fetchone() is None
     assert client.get(response.headers["Location"]).json()["status"] == "queued"
+
+
+def test_rates_carry_an_etag_that_changes_when_a_batch_counts_or_is_reverted(
+    client: TestClient, settings: Settings
+) -> None:
+    """If-None-Match with the current ETag is 304 with no body; once a batch counts (and
+    again once it is reverted) the tag changes and the full answer comes back."""
+    query = {**WORLD, "destination": "world"}
+    first = client.get("/rates", params=query)
+    etag = first.headers["ETag"]
+    assert first.headers["Cache-Control"] == "no-cache"
+    unchanged = client.get("/rates", params=query, headers={"If-None-Match": etag})
+    assert unchanged.status_code == 304 and unchanged.content == b""
+    assert unchanged.headers["ETag"] == etag
+    assert (
+        client.get("/rates", params=query, headers={"If-None-Match": '"0", *'}).status_code == 304
+    )
+
+    applied = submit_and_apply(client, settings, csv_rows(5).encode(), CSV)
+    counted = client.get("/rates", params=query, headers={"If-None-Match": etag})
+    assert counted.status_code == 200 and counted.json()["rates"][0]["count"] == 5
+    assert counted.headers["ETag"] != etag
+
+    client.post(f"/batches/{applied['id']}/revert", headers=AUTH)
+    reverted = client.get(
+        "/rates", params=query, headers={"If-None-Match": counted.headers["ETag"]}
+    )
+    assert reverted.status_code == 200 and reverted.json()["rates"][0]["count"] == 0
+    assert reverted.headers["ETag"] not in {etag, counted.headers["ETag"]}

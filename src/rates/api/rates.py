@@ -7,9 +7,13 @@ from starlette.responses import Response
 
 from rates.api.errors import json_response
 from rates.api.schemas import ERROR_RESPONSES, RatesResponse
-from rates.query import RatesQuery, fetch_daily_rates
+from rates.query import RatesQuery, fetch_daily_rates, fetch_data_version
 
 router = APIRouter(tags=["rates"])
+
+# Caches may keep an answer but must ask again before reusing it (a batch may have counted
+# since); the ETag makes asking cheap: 304 with no body while the data version is unchanged.
+CACHE_CONTROL = "no-cache"
 
 _LOCATION = "Port code (e.g. CNSGH) or region slug (e.g. china_main)"
 _PARAMETERS = [
@@ -47,12 +51,32 @@ async def get_rates(request: Request) -> Response:
         max_range_days=request.app.state.settings.max_range_days,
     )
     async with request.app.state.pool.connection() as conn:
-        rates = await fetch_daily_rates(conn, query)
+        if (asked := request.headers.get("if-none-match")) is not None:
+            etag = _etag(await fetch_data_version(conn))
+            if _matches(asked, etag):
+                return Response(status_code=304, headers=_cache_headers(etag))
+        answer = await fetch_daily_rates(conn, query)
     return json_response(
         {
             "rates": [
                 {"day": rate.day.isoformat(), "price": rate.price, "count": rate.count}
-                for rate in rates
+                for rate in answer.rates
             ]
-        }
+        },
+        headers=_cache_headers(_etag(answer.data_version)),
     )
+
+
+def _etag(data_version: int) -> str:
+    """Weak: the same data gives the same answer, byte for byte or not."""
+    return f'W/"{data_version}"'
+
+
+def _matches(if_none_match: str, etag: str) -> bool:
+    """RFC 9110: weak comparison against any of a list of tags, or *."""
+    tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+    return "*" in tags or etag.removeprefix("W/") in tags
+
+
+def _cache_headers(etag: str) -> dict[str, str]:
+    return {"ETag": etag, "Cache-Control": CACHE_CONTROL}

@@ -17,7 +17,7 @@ from typing import Any
 
 import psycopg
 
-from rates.db.queries import analyze_rates_tables, rates_tables_are_empty, rebuild_route_days
+from rates.db.queries import analyze_rates_tables, rates_tables_are_empty, rebuild_read_model
 from rates.errors import DataAlreadyLoaded
 
 
@@ -132,6 +132,6 @@ def generate_demo(
                 },
             )
             prices = cur.rowcount
-            rebuild_route_days(conn)
+            rebuild_read_model(conn)
     analyze_rates_tables(conn)
     return DemoResult(regions=len(regions), ports=len(ports), routes=len(routes), prices=prices)

@@ -21,7 +21,7 @@ from typing import IO, Any
 import psycopg
 from psycopg import sql
 
-from rates.db.queries import analyze_rates_tables, rates_tables_are_empty, rebuild_route_days
+from rates.db.queries import analyze_rates_tables, rates_tables_are_empty, rebuild_read_model
 from rates.errors import DataAlreadyLoaded, InvalidDump
 from rates.settings import Settings
 
@@ -106,7 +106,7 @@ def load_dump(
             result.rows[table] = result.rows.get(table, 0) + copied
         if not result.rows:
             raise InvalidDump("the file holds no COPY block for ports, regions or prices")
-        rebuild_route_days(conn)
+        rebuild_read_model(conn)
     analyze_rates_tables(conn)
     return result
 

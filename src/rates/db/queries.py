@@ -18,34 +18,66 @@ def rates_tables_are_empty(conn: psycopg.Connection[Any]) -> bool:
     return bool(row and row[0])
 
 
-def rebuild_route_days(conn: psycopg.Connection[Any]) -> None:
-    """Recomputes the daily route totals from prices (after a dump load or demo data); call it
-    inside the transaction that wrote the prices, so no reader sees prices without totals."""
-    conn.execute("TRUNCATE route_days")
-    conn.execute(
-        """
-        INSERT INTO route_days (orig_code, dest_code, day, total, prices)
-        SELECT orig_code, dest_code, day, sum(price), count(*)
-        FROM prices
-        WHERE batch_id IS NULL
-           OR batch_id IN (SELECT id FROM batches WHERE status = 'succeeded')
-        GROUP BY orig_code, dest_code, day
-        ORDER BY orig_code, dest_code, day  -- each route's days side by side on disk
-        """
-    )
-    conn.execute("TRUNCATE routes")
+# Ports with each large region they lie in: a region is large when its subtree holds at least
+# rollup_min_ports ports (migration 0009 says why).
+REBUILD_PORT_ROLLUPS = """
+INSERT INTO port_rollups (port, region)
+WITH RECURSIVE ancestry AS (
+    SELECT code AS port, parent_slug AS region FROM ports
+    UNION ALL
+    SELECT ancestry.port, regions.parent_slug
+    FROM ancestry JOIN regions ON regions.slug = ancestry.region
+    WHERE regions.parent_slug IS NOT NULL
+)
+SELECT port, region FROM ancestry
+WHERE region IN (SELECT region FROM ancestry GROUP BY region
+                 HAVING count(*) >= (SELECT rollup_min_ports FROM rollup_settings))
+"""
+REBUILD_ROUTE_DAYS = """
+INSERT INTO route_days (orig_code, dest_code, day, total, prices)
+SELECT orig_code, dest_code, day, sum(price), count(*)
+FROM prices
+WHERE batch_id IS NULL
+   OR batch_id IN (SELECT id FROM batches WHERE status = 'succeeded')
+GROUP BY orig_code, dest_code, day
+ORDER BY orig_code, dest_code, day  -- each route's days side by side on disk
+"""
+REBUILD_REGION_DAYS = """
+INSERT INTO region_days (orig_region, dest_region, day, total, prices)
+SELECT origin.region, destination.region, route_days.day, sum(route_days.total),
+       sum(route_days.prices)
+FROM route_days
+JOIN port_rollups AS origin ON origin.port = route_days.orig_code
+JOIN port_rollups AS destination ON destination.port = route_days.dest_code
+GROUP BY 1, 2, 3
+ORDER BY 1, 2, 3
+"""
+NEXT_DATA_VERSION = "UPDATE data_version SET version = version + 1"
+
+
+def rebuild_read_model(conn: psycopg.Connection[Any], rollup_min_ports: int | None = None) -> None:
+    """Recomputes every total the rates query reads (route and region-pair days, routes, the
+    large regions) from prices, after a dump load or demo data; call it inside the transaction
+    that wrote the prices, so no reader sees prices without totals."""
+    # Grouping millions of prices: in memory rather than spilled to disk in 4 MB runs.
+    conn.execute("SET LOCAL work_mem = '256MB'")
+    if rollup_min_ports is not None:
+        conn.execute("UPDATE rollup_settings SET rollup_min_ports = %s", [rollup_min_ports])
+    conn.execute("TRUNCATE route_days, region_days, routes, port_rollups")
+    conn.execute(REBUILD_ROUTE_DAYS)
     conn.execute("INSERT INTO routes SELECT DISTINCT orig_code, dest_code FROM route_days")
+    conn.execute(REBUILD_PORT_ROLLUPS)
+    conn.execute(REBUILD_REGION_DAYS)
     conn.execute("UPDATE batches SET rolled_up = true WHERE status = 'succeeded' AND NOT rolled_up")
+    conn.execute(NEXT_DATA_VERSION)
 
 
 def analyze_rates_tables(conn: psycopg.Connection[Any]) -> None:
     """Refreshes planner statistics and the visibility map, which index-only scans rely on.
 
     VACUUM cannot run in a transaction, so this needs an autocommit connection."""
-    if conn.autocommit:
-        conn.execute("VACUUM (ANALYZE) regions, ports, prices, route_days, routes")
-    else:
-        conn.execute("ANALYZE regions, ports, prices, route_days, routes")
+    tables = "regions, ports, prices, route_days, routes, port_rollups, region_days"
+    conn.execute(f"VACUUM (ANALYZE) {tables}" if conn.autocommit else f"ANALYZE {tables}")
 
 
 # Login role -> the group role holding its privileges (created by migration 0003).

@@ -7,8 +7,6 @@ heartbeat), and ``pg_locks`` shows it to every role without extra privileges.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -100,24 +98,62 @@ SELECT attempt, worker, started_at, finished_at, outcome, error
 FROM batch_attempts WHERE batch_id = %s ORDER BY attempt
 """
 
-LOCK_FOR_REVERT = f"SELECT {_SHOWN_STATUS} FROM batches b WHERE b.id = %s FOR UPDATE OF b"
-SUBTRACT_FROM_ROUTE_DAYS = """
-UPDATE route_days AS r
-SET total = r.total - b.total, prices = r.prices - b.prices
-FROM (SELECT orig_code, dest_code, day, sum(price) AS total, count(*) AS prices
-      FROM prices WHERE batch_id = %(id)s
-      GROUP BY orig_code, dest_code, day) AS b
-WHERE r.orig_code = b.orig_code AND r.dest_code = b.dest_code AND r.day = b.day
+# NOWAIT: a batch that a worker is applying holds its row lock until it commits; a revert
+# answers 409 at once rather than queue behind it.
+LOCK_FOR_REVERT = f"SELECT {_SHOWN_STATUS} FROM batches b WHERE b.id = %s FOR UPDATE OF b NOWAIT"
+
+# --- the read model: what a batch adds to the totals the rates query reads ------------------
+# Applying and reverting run the same ordered upserts (a revert adds the negated totals), so
+# both lock route_days rows, then region_days rows, then the data version, each in key order:
+# two of them never wait on each other in a cycle.
+BATCH_TOTALS = """
+CREATE TEMPORARY TABLE batch_totals ON COMMIT DROP AS
+SELECT orig_code, dest_code, day, %(sign)s * sum(price) AS total, %(sign)s * count(*) AS prices
+FROM prices WHERE batch_id = %(id)s
+GROUP BY orig_code, dest_code, day
 """
+ADD_TO_ROUTE_DAYS = """
+INSERT INTO route_days AS r (orig_code, dest_code, day, total, prices)
+SELECT orig_code, dest_code, day, total, prices FROM batch_totals
+ORDER BY orig_code, dest_code, day
+ON CONFLICT (orig_code, dest_code, day)
+DO UPDATE SET total = r.total + excluded.total, prices = r.prices + excluded.prices
+"""
+ADD_ROUTES = """
+INSERT INTO routes (orig_code, dest_code)
+SELECT DISTINCT orig_code, dest_code FROM batch_totals
+ORDER BY orig_code, dest_code
+ON CONFLICT DO NOTHING
+"""
+ADD_TO_REGION_DAYS = """
+INSERT INTO region_days AS r (orig_region, dest_region, day, total, prices)
+SELECT origin.region, destination.region, t.day, sum(t.total), sum(t.prices)
+FROM batch_totals AS t
+JOIN port_rollups AS origin ON origin.port = t.orig_code
+JOIN port_rollups AS destination ON destination.port = t.dest_code
+GROUP BY 1, 2, 3
+ORDER BY 1, 2, 3
+ON CONFLICT (orig_region, dest_region, day)
+DO UPDATE SET total = r.total + excluded.total, prices = r.prices + excluded.prices
+"""
+# After a revert: days left with no price at all are gone, as if never written (rows this
+# transaction has locked already, so no new lock waits).
 DROP_EMPTY_ROUTE_DAYS = """
-DELETE FROM route_days AS r
-USING (SELECT DISTINCT orig_code, dest_code, day FROM prices WHERE batch_id = %(id)s) AS b
-WHERE r.orig_code = b.orig_code AND r.dest_code = b.dest_code AND r.day = b.day
+DELETE FROM route_days AS r USING batch_totals AS t
+WHERE r.orig_code = t.orig_code AND r.dest_code = t.dest_code AND r.day = t.day
   AND r.prices = 0
 """
-# The roll-up of one succeeded batch into route_days, in a transaction after its commit: the
-# moment its prices start to count (the rates query reads route_days only), so it also sets
-# finished_at.
+DROP_EMPTY_REGION_DAYS = """
+DELETE FROM region_days AS r
+USING batch_totals AS t, port_rollups AS origin, port_rollups AS destination
+WHERE origin.port = t.orig_code AND destination.port = t.dest_code
+  AND r.orig_region = origin.region AND r.dest_region = destination.region AND r.day = t.day
+  AND r.prices = 0
+"""
+NEXT_DATA_VERSION = "UPDATE data_version SET version = version + 1"
+
+# Batches an older worker committed without adding their totals (it rolled them up in a
+# transaction of its own): rolled up the same way by any worker.
 CLAIM_ROLL_UP = """
 SELECT id FROM batches
 WHERE status = 'succeeded' AND NOT rolled_up
@@ -125,30 +161,8 @@ ORDER BY id
 LIMIT 1
 FOR NO KEY UPDATE SKIP LOCKED
 """
-BATCH_ROUTE_DAY_TOTALS = """
-SELECT orig_code, dest_code, day, sum(price), count(*)
-FROM prices WHERE batch_id = %(id)s
-GROUP BY orig_code, dest_code, day
-ORDER BY orig_code, dest_code, day  -- every roll-up locks rows in one order: no deadlock
-"""
-ADD_TO_ROUTE_DAYS = """
-INSERT INTO route_days AS r (orig_code, dest_code, day, total, prices)
-SELECT * FROM unnest(%s::text[], %s::text[], %s::date[], %s::bigint[], %s::integer[])
-ON CONFLICT (orig_code, dest_code, day)
-DO UPDATE SET total = r.total + excluded.total, prices = r.prices + excluded.prices
-"""
-ADD_ROUTES = """
-INSERT INTO routes (orig_code, dest_code)
-SELECT DISTINCT orig_code, dest_code FROM prices WHERE batch_id = %(id)s
-ORDER BY orig_code, dest_code
-ON CONFLICT DO NOTHING
-"""
 MARK_ROLLED_UP = """
-UPDATE batches
-SET rolled_up = true,
-    finished_at = clock_timestamp(),
-    timings = coalesce(timings, '{}'::jsonb) || jsonb_build_object(
-        'roll_up', round(extract(epoch FROM clock_timestamp() - %(started)s)::numeric, 3))
+UPDATE batches SET rolled_up = true, finished_at = clock_timestamp()
 WHERE id = %(id)s
 RETURNING rows_inserted
 """
@@ -209,10 +223,10 @@ UPDATE batch_attempts SET finished_at = now(), outcome = %(outcome)s, error = %(
 WHERE batch_id = %(batch_id)s AND attempt = %(attempt)s
 """
 # The batch transaction's now() is its start, before the attempt began: finished_at takes the
-# clock instead.
+# clock instead. Its totals are added in the same transaction: it counts from its commit.
 MARK_SUCCEEDED = """
 UPDATE batches
-SET status = 'succeeded',
+SET status = 'succeeded', rolled_up = true, finished_at = clock_timestamp(),
     rows_total = %(rows)s, rows_inserted = %(rows)s, rows_invalid = 0,
     timings = %(timings)s, sha256 = coalesce(sha256, %(sha256)s)
 WHERE id = %(id)s
@@ -322,10 +336,37 @@ def list_batches(
     return [_json_ready(row) for row in rows]
 
 
+def add_totals(conn: psycopg.Connection[Any], batch_id: int, *, sign: int = 1) -> None:
+    """Adds a batch's prices (``sign`` -1: removes them) to every total the rates query reads,
+    in the caller's transaction: readers see the whole batch from its commit, or none of it.
+
+    Takes as long as the batch is large, so the transaction's statements get no timeout."""
+    conn.execute("SET LOCAL statement_timeout = 0")
+    # Grouping a million prices: in memory rather than spilled to disk in 4 MB runs.
+    conn.execute("SET LOCAL work_mem = '256MB'")
+    conn.execute(BATCH_TOTALS, {"id": batch_id, "sign": sign})
+    conn.execute(ADD_TO_ROUTE_DAYS)
+    conn.execute(ADD_TO_REGION_DAYS)
+    if sign > 0:
+        conn.execute(ADD_ROUTES)
+    else:
+        conn.execute(DROP_EMPTY_ROUTE_DAYS)
+        conn.execute(DROP_EMPTY_REGION_DAYS)
+    conn.execute(NEXT_DATA_VERSION)
+
+
 def revert(conn: psycopg.Connection[Any], batch_id: int) -> int:
-    """Removes a succeeded batch's rows atomically; returns how many."""
+    """Removes a succeeded batch's rows and totals atomically; returns how many rows.
+
+    A batch that a worker holds (being applied) is 409 at once, not after a lock wait."""
     with conn.transaction():
-        row = conn.execute(LOCK_FOR_REVERT, [batch_id]).fetchone()
+        conn.execute("SET LOCAL statement_timeout = 0")  # millions of rows may take a while
+        try:
+            row = conn.execute(LOCK_FOR_REVERT, [batch_id]).fetchone()
+        except psycopg.errors.LockNotAvailable:
+            raise BatchConflict(
+                f"batch {batch_id} is processing; only a succeeded batch can be reverted"
+            ) from None
         if row is None:
             raise BatchNotFound(f"no batch {batch_id}")
         (status,) = row
@@ -333,8 +374,7 @@ def revert(conn: psycopg.Connection[Any], batch_id: int) -> int:
             raise BatchConflict(
                 f"batch {batch_id} is {status}; only a succeeded batch can be reverted"
             )
-        conn.execute(SUBTRACT_FROM_ROUTE_DAYS, {"id": batch_id})
-        conn.execute(DROP_EMPTY_ROUTE_DAYS, {"id": batch_id})
+        add_totals(conn, batch_id, sign=-1)
         deleted = conn.execute(DELETE_BATCH_ROWS, [batch_id]).rowcount
         conn.execute(MARK_REVERTED, [batch_id])
     return deleted
@@ -346,35 +386,15 @@ class RolledUp:
     rows: int
 
 
-def roll_up_one(
-    conn: psycopg.Connection[Any],
-    chunk_rows: int = 5000,
-    after_chunk: Callable[[float], None] = lambda seconds: None,
-) -> RolledUp | None:
-    """Moves the oldest succeeded, not yet rolled-up batch into route_days; which, or None.
-
-    One transaction, so the batch counts all at once; the daily totals go in chunks of
-    ``chunk_rows`` read from a server-side cursor, and ``after_chunk`` gets each chunk's
-    seconds (the worker pauses there)."""
+def roll_up_one(conn: psycopg.Connection[Any]) -> RolledUp | None:
+    """Adds the totals of the oldest batch that an older worker committed without them, in
+    one transaction; which batch, or None."""
     with conn.transaction():
-        # Summing a large batch may outlast the session's timeout, meant for short statements.
-        conn.execute("SET LOCAL statement_timeout = 0")
         row = conn.execute(CLAIM_ROLL_UP).fetchone()
         if row is None:
             return None
-        started = conn.execute("SELECT clock_timestamp()").fetchone()[0]  # type: ignore[index]
-        with conn.cursor(name="batch_route_day_totals") as totals:
-            totals.execute(BATCH_ROUTE_DAY_TOTALS, {"id": row[0]})
-            while True:
-                chunk_started = time.perf_counter()  # the first fetch also sums the batch
-                chunk = totals.fetchmany(chunk_rows)
-                if not chunk:
-                    break
-                columns = [list(column) for column in zip(*chunk, strict=True)]
-                conn.execute(ADD_TO_ROUTE_DAYS, columns)
-                after_chunk(time.perf_counter() - chunk_started)
-        conn.execute(ADD_ROUTES, {"id": row[0]})
-        marked = conn.execute(MARK_ROLLED_UP, {"id": row[0], "started": started}).fetchone()
+        add_totals(conn, row[0])
+        marked = conn.execute(MARK_ROLLED_UP, {"id": row[0]}).fetchone()
     return RolledUp(batch_id=int(row[0]), rows=int(marked[0]))  # type: ignore[index]
 
 

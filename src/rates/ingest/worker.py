@@ -1,12 +1,11 @@
 """``rates worker``: claims queued batches and applies each in one transaction.
 
-The claim (``SELECT ... FOR NO KEY UPDATE SKIP LOCKED``), the COPY of the rows and the final status
-commit together: a batch is stored whole or not at all, several workers never apply the same
-batch, and a worker that dies (SIGKILL, OOM, lost host) releases its batch the moment its
-connection drops, so another worker retries it with no stall timeout. Its prices start to
-count in one later transaction, the roll-up into the daily route totals, which the worker
-runs next (or after a restart): readers see all of a batch or none of it. Attempts are
-recorded on a second, autocommit connection so they survive the rollback of a failed attempt.
+The claim (``SELECT ... FOR NO KEY UPDATE SKIP LOCKED``), the COPY of the rows, the batch's
+daily totals (what the rates query reads) and the final status commit together: a batch is
+stored and counted whole or not at all, from one instant on, several workers never apply the
+same batch, and a worker that dies (SIGKILL, OOM, lost host) releases its batch the moment its
+connection drops, so another worker retries it with no stall timeout. Attempts are recorded on
+a second, autocommit connection so they survive the rollback of a failed attempt.
 """
 
 from __future__ import annotations
@@ -151,7 +150,6 @@ class Worker:
                         outcome = self.process_one(work, side)
                         if outcome is not None:
                             handled += 1
-                            self.roll_up(side)  # counts it now, even if stopping
                             if once:
                                 return handled
                             continue
@@ -167,30 +165,21 @@ class Worker:
         return handled
 
     def roll_up(self, side: psycopg.Connection[Any]) -> int:
-        """Moves succeeded batches into the daily route totals, from when on their prices count
-        (after their commit, so the batch's own transaction never pays for it); returns how
-        many. A stopping worker still rolls up one, the batch it has just committed, so that
-        batch counts before the worker exits."""
+        """Counts batches that an older worker committed without their totals (it added them
+        in a later transaction of its own); returns how many. Only during a deploy from that
+        version is there any."""
         rolled = 0
-        while True:
-            started = time.perf_counter()
-            batch = sql.roll_up_one(side, after_chunk=self._pause_roll_up)
-            if batch is None:
-                return rolled
-            metrics.BATCH_DURATION.labels("roll_up").observe(time.perf_counter() - started)
-            # Succeeded, as the batch's status says, from now on: its prices count.
-            metrics.BATCHES.labels("succeeded").inc()
-            metrics.ROWS.inc(batch.rows)
-            metrics.LAST_SUCCESS.set(time.time())
+        while (batch := sql.roll_up_one(side)) is not None:
+            self._count_success(batch.rows)
             log.info("batch_rolled_up", batch_id=batch.batch_id, worker=self.name)
             rolled += 1
-            if self.stopping:
-                return rolled
+        return rolled
 
-    def _pause_roll_up(self, worked_s: float) -> None:
-        """Keeps a roll-up to its duty cycle: after a chunk that took t seconds, rests
-        t * (1 / duty - 1), so readers get the database's CPU in between."""
-        time.sleep(worked_s * (1 / self.settings.roll_up_duty_cycle - 1))
+    @staticmethod
+    def _count_success(rows: int) -> None:
+        metrics.BATCHES.labels("succeeded").inc()
+        metrics.ROWS.inc(rows)
+        metrics.LAST_SUCCESS.set(time.time())
 
     def _wait_for_work(self, side: psycopg.Connection[Any]) -> None:
         """Until a NOTIFY, the poll interval, or a stop request (checked every second)."""
@@ -284,7 +273,9 @@ class Worker:
                 bound.warning("batch_interrupted", attempt=attempt)
             return Outcome(batch.id, status)
         metrics.WORKER_BUSY.set(0)
-        if outcome.status != "succeeded":  # a succeeded batch is counted at its roll-up
+        if outcome.status == "succeeded":
+            self._count_success(outcome.rows)
+        else:
             metrics.BATCHES.labels(outcome.status).inc()
         self._finish_attempt(side, batch.id, attempt, outcome.status, None)
         bound.info("batch_finished", status=outcome.status, rows=outcome.rows)
@@ -316,6 +307,10 @@ class Worker:
                 },
             )
             return Outcome(batch.id, "rejected")
+        counting = time.perf_counter()
+        sql.add_totals(work, batch.id)
+        timings["count"] = round(time.perf_counter() - counting, 3)
+        metrics.BATCH_DURATION.labels("count").observe(timings["count"])
         work.execute(
             sql.MARK_SUCCEEDED,
             {
