@@ -352,8 +352,8 @@ def ingest_register(
     uri: Annotated[str, typer.Argument(help="s3://bucket/key of an object already in S3")],
 ) -> None:
     """Queue an object already in S3 as a batch (idempotent on bucket, key and ETag)."""
-    from rates.ingest.storage import PayloadStore, split_s3_uri
     from rates.ingest.submit import register_s3_object
+    from rates.storage import PayloadStore, split_s3_uri
 
     settings = load_settings()
 

@@ -16,9 +16,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from rates.db.connection import connect
 from rates.ingest.batches import get_batch
-from rates.ingest.storage import PayloadStore, read_chunks
 from rates.ingest.submit import accept_upload
 from rates.settings import Settings
+from rates.storage import PayloadStore, read_chunks
 from tests.ingest_helpers import (
     ingest_settings,
     prices_of_batch,

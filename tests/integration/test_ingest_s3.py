@@ -21,10 +21,10 @@ from psycopg.conninfo import conninfo_to_dict
 from rates.api.app import create_app
 from rates.devstack import free_port
 from rates.ingest import lambda_handler
-from rates.ingest.storage import PayloadStore
 from rates.ingest.submit import register_s3_object
 from rates.ingest.worker import Worker
 from rates.settings import Settings
+from rates.storage import PayloadStore
 from tests.ingest_helpers import TOKEN, csv_rows, ingest_settings, prices_of_batch, seed_ports
 
 BUCKET = "rates-batches"

@@ -14,9 +14,9 @@ from rates.api import batches, health, rates
 from rates.api.errors import install_error_handlers
 from rates.api.middleware import ObservabilityMiddleware
 from rates.db.connection import create_pool, create_sync_pool
-from rates.ingest.storage import PayloadStore
 from rates.observability import metrics
 from rates.settings import Settings
+from rates.storage import PayloadStore
 
 
 def create_app(settings: Settings) -> FastAPI:

@@ -14,8 +14,8 @@ from rates.api.schemas import UNAVAILABLE, error_responses
 from rates.errors import InvalidRequest, RatesError
 from rates.ingest import batches
 from rates.ingest.formats import CONTENT_TYPES, Compression
-from rates.ingest.storage import PayloadTooLarge
 from rates.ingest.submit import UnsupportedFormat, accept_upload
+from rates.storage import PayloadTooLarge
 
 router = APIRouter(tags=["batches"])
 

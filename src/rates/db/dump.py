@@ -24,6 +24,7 @@ from psycopg import sql
 from rates.db.queries import analyze_rates_tables, rates_tables_are_empty, rebuild_read_model
 from rates.errors import DataAlreadyLoaded, InvalidDump
 from rates.settings import Settings
+from rates.storage import PayloadStore
 
 # Columns the loader accepts per table; anything else in a dump is refused.
 LOADABLE_COLUMNS = {
@@ -63,8 +64,6 @@ def open_dump_source(settings: Settings, source: str) -> Iterator[IO[str]]:
         with open_dump(path) as dump:
             yield dump
         return
-    from rates.ingest.storage import PayloadStore
-
     with PayloadStore(settings).open(source) as raw:
         stream: IO[bytes] = raw
         if source.endswith(".gz"):

@@ -16,9 +16,9 @@ import boto3
 
 from rates.db.connection import connect
 from rates.ingest.batches import QUEUE_METRICS
-from rates.ingest.storage import PayloadStore
 from rates.ingest.submit import register_s3_object, s3_event_objects
 from rates.settings import Settings
+from rates.storage import PayloadStore
 
 METRIC_NAMESPACE = "Rates"
 

@@ -19,7 +19,7 @@ from rates.ingest.formats import (
     csv_header_line_problem,
     format_of_name,
 )
-from rates.ingest.storage import PayloadStore, SpooledPayload
+from rates.storage import PayloadStore, SpooledPayload
 
 _PEEK_BYTES = 1 << 16
 

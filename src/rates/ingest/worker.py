@@ -32,9 +32,9 @@ from rates.ingest.formats import (
     decompressed,
     plain_csv_copy_data,
 )
-from rates.ingest.storage import PayloadStore
 from rates.observability import metrics
 from rates.settings import Settings
+from rates.storage import PayloadStore
 
 log = structlog.get_logger(__name__)
 
