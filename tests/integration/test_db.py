@@ -180,3 +180,30 @@ def test_rates_sessions_never_start_parallel_workers(database_url: str) -> None:
         conn.execute("SET max_parallel_workers_per_gather = 2")  # what PostgreSQL would do
         plan = "\n".join(row[0] for row in conn.execute("EXPLAIN " + DAILY_RATES_SQL, query))
         assert "Gather" in plan
+
+
+@pytest.mark.parametrize("chunk_chars", [7, 64, 1 << 20])
+def test_dump_blocks_load_whole_whatever_the_slices(
+    database_url: str, monkeypatch: pytest.MonkeyPatch, chunk_chars: int
+) -> None:
+    """COPY blocks are handed over in large slices: a terminator at any slice edge ends its
+    block exactly, the next block is still found, and the last line may lack its newline."""
+    monkeypatch.setattr("rates.db.dump._CHUNK_CHARS", chunk_chars)
+    prices = [f"P{i % 7}\tP{(i + 1) % 7}\t2021-01-{1 + i % 28:02d}\t{100 + i}" for i in range(3000)]
+    text = (
+        "-- a dump\n"
+        "COPY public.prices (orig_code, dest_code, day, price) FROM stdin;\n"
+        + "\n".join(prices)
+        + "\n\\.\n\n"
+        "COPY public.regions (slug, name, parent_slug) FROM stdin;\nr\tR\t\\N\n\\.\n"
+        "COPY public.ports (code, name, parent_slug) FROM stdin;\n"
+        + "".join(f"P{i}\tPort {i}\tr\n" for i in range(7))
+        + "\\."
+    )
+    with psycopg.connect(database_url) as conn:
+        result = load_dump(conn, io.StringIO(text))
+        assert result.rows == {"prices": 3000, "regions": 1, "ports": 7}
+        total = conn.execute("SELECT sum(price) FROM prices").fetchone()[0]  # type: ignore[index]
+        assert total == sum(100 + i for i in range(3000))
+        days = conn.execute("SELECT sum(prices) FROM route_days").fetchone()[0]  # type: ignore[index]
+        assert days == 3000
