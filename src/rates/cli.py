@@ -349,17 +349,23 @@ def ingest_list(
 
 @ingest_app.command("register")
 def ingest_register(
-    uri: Annotated[str, typer.Argument(help="s3://bucket/key of an object already in S3")],
+    uri: Annotated[
+        str,
+        typer.Argument(help="s3://bucket/key of an object already in S3 (?versionId=V: that one)"),
+    ],
 ) -> None:
-    """Queue an object already in S3 as a batch (idempotent on bucket, key and ETag)."""
+    """Queue an object already in S3 as a batch; one batch per stored object version."""
     from rates.ingest.storage import PayloadStore, split_s3_uri
     from rates.ingest.submit import register_s3_object
 
     settings = load_settings()
 
     def register(conn: Any) -> None:
-        bucket, key = split_s3_uri(uri)
-        registration = register_s3_object(conn, PayloadStore(settings), bucket, key, "cli")
+        bucket, key, pin = split_s3_uri(uri)
+        version_id = pin[1] if pin is not None and pin[0] == "versionId" else None
+        registration = register_s3_object(
+            conn, PayloadStore(settings), bucket, key, "cli", version_id=version_id
+        )
         state = "queued" if registration.created else "already registered"
         console.print(f"batch {registration.id}: {state}")
 

@@ -1,7 +1,8 @@
 """AWS Lambda entry points (the same image as the service, run by awslambdaric).
 
-``handle``: S3 "object created" events -> one queued batch per object, idempotent on bucket,
-key and ETag, so S3's at-least-once delivery never makes two batches of one upload.
+``handle``: S3 "object created" events -> one queued batch per stored object version: an
+object that already belongs to a batch (redelivered event, an API upload's own object) returns
+that batch, so S3's at-least-once delivery never makes two batches of one upload.
 ``report_queue_depth``: publishes the queue's depth and age to CloudWatch, which scales the
 worker service (from zero) on them.
 """
@@ -39,8 +40,10 @@ def handle(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     store = PayloadStore(settings)
     results = []
     with connect(settings, autocommit=True) as conn:
-        for bucket, key in s3_event_objects(event):
-            registration = register_s3_object(conn, store, bucket, key, source="s3-event")
+        for bucket, key, version_id in s3_event_objects(event):
+            registration = register_s3_object(
+                conn, store, bucket, key, source="s3-event", version_id=version_id
+            )
             results.append(
                 {"key": key, "batch_id": registration.id, "created": registration.created}
             )
