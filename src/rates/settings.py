@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from psycopg.conninfo import make_conninfo
-from pydantic import Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -103,6 +103,12 @@ class Settings(BaseSettings):
     # Share of its time a roll-up works; it pauses between chunks for the rest, leaving the
     # database's CPU to readers (1: no pauses).
     roll_up_duty_cycle: float = Field(default=0.5, gt=0, le=1)
+    # ECS: the agent's endpoint, which ECS itself sets in every task (not a RATES_ variable);
+    # a worker protects its task from scale-in and deploys while it applies a batch.
+    ecs_agent_uri: str | None = Field(
+        default=None, validation_alias=AliasChoices("ECS_AGENT_URI", "ecs_agent_uri")
+    )
+    worker_protection_minutes: int = Field(default=120, ge=1, le=2880)
 
     # Observability
     access_log: bool = True
