@@ -42,10 +42,12 @@ module "database" {
   name                        = local.name
   subnet_ids                  = module.network.database_subnet_ids
   security_group_id           = module.network.database_security_group_id
+  serverless                  = var.db_serverless
   instance_class              = var.db_instance_class
-  allocated_storage_gib       = var.db_allocated_storage_gib
-  max_allocated_storage_gib   = var.db_max_allocated_storage_gib
-  multi_az                    = var.db_multi_az
+  serverless_min_acu          = var.db_min_acu
+  serverless_max_acu          = var.db_max_acu
+  reader_min_count            = var.db_reader_min_count
+  reader_max_count            = var.db_reader_max_count
   deletion_protection         = var.db_deletion_protection
   backup_retention_days       = var.db_backup_retention_days
   log_retention_days          = var.log_retention_days
@@ -67,6 +69,7 @@ module "service" {
   }
 
   db_host           = module.database.address
+  read_db_host      = module.database.reader_address
   db_port           = module.database.port
   db_name           = module.database.db_name
   master_username   = module.database.master_username
@@ -126,11 +129,11 @@ module "ingestion" {
 module "monitoring" {
   source = "../modules/monitoring"
 
-  name                   = local.name
-  alarm_email            = var.alarm_email
-  alb_arn_suffix         = module.network.alb_arn_suffix
-  db_instance_identifier = module.database.instance_identifier
-  ecs_cluster_name       = module.service.cluster_name
+  name                  = local.name
+  alarm_email           = var.alarm_email
+  alb_arn_suffix        = module.network.alb_arn_suffix
+  db_cluster_identifier = module.database.cluster_identifier
+  ecs_cluster_name      = module.service.cluster_name
   ecs_service_names = {
     api    = module.service.api_service_name
     worker = module.service.worker_service_name

@@ -14,9 +14,9 @@ variable "alb_arn_suffix" {
   description = "ARN suffix of the ALB (LoadBalancer dimension)."
 }
 
-variable "db_instance_identifier" {
+variable "db_cluster_identifier" {
   type        = string
-  description = "RDS instance identifier (DBInstanceIdentifier dimension)."
+  description = "Aurora cluster identifier (DBClusterIdentifier dimension)."
 }
 
 variable "ecs_cluster_name" {
@@ -76,10 +76,10 @@ variable "rds_cpu_percent" {
   default     = 80
 }
 
-variable "rds_free_storage_min_gib" {
+variable "replica_lag_max_ms" {
   type        = number
-  description = "Alarm when free database storage drops below this many GiB."
-  default     = 5
+  description = "Alarm when an Aurora reader lags the writer by more than this many milliseconds."
+  default     = 5000
 }
 
 variable "rds_max_connections" {

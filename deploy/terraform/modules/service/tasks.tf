@@ -42,6 +42,7 @@ locals {
       stopTimeout            = 30
       environment = concat(local.db_environment, local.app_environment, [
         { name = "RATES_DB_USER", value = "rates_api" },
+        { name = "RATES_READ_DB_HOST", value = var.read_db_host },
         { name = "RATES_WORKERS", value = tostring(var.api_workers) },
       ])
       secrets = [

@@ -44,6 +44,11 @@ variable "db_host" {
   description = "Database host name (RATES_DB_HOST)."
 }
 
+variable "read_db_host" {
+  type        = string
+  description = "Database host of the rates query (RATES_READ_DB_HOST): the Aurora reader endpoint."
+}
+
 variable "db_port" {
   type        = number
   description = "Database port (RATES_DB_PORT)."
