@@ -111,6 +111,7 @@ class Settings(BaseSettings):
     worker_protection_minutes: int = Field(default=120, ge=1, le=2880)
 
     # Observability
+    environment: str = "local"  # dev, staging, prod: the Environment dimension of cloud metrics
     access_log: bool = True
     worker_metrics_port: int = Field(default=9101, ge=0, le=65535)  # 0: no metrics endpoint
     log_level: Literal["debug", "info", "warning", "error"] = "info"

@@ -992,6 +992,87 @@ def test_containers_follow_the_application_contract() -> None:
     assert balancer == {"ContainerName": "api", "ContainerPort": 8000}
 
 
+def test_only_dropped_objects_trigger_the_ingest_lambda() -> None:
+    """API uploads and objects dropped from outside live under different prefixes, and only
+    the drop prefix sends events to the ingest Lambda (the API registers its own uploads)."""
+    root_locals = locals_of(directory_docs(ROOT_DIR))
+    assert root_locals["batch_prefix"] != root_locals["drop_prefix"]
+    assert not root_locals["batch_prefix"].startswith(root_locals["drop_prefix"])
+    assert not root_locals["drop_prefix"].startswith(root_locals["batch_prefix"])
+    ingestion = directory_docs(TF_ROOT / "modules" / "ingestion")
+    (notification,) = [
+        r for r in resources(ingestion, "ingestion") if r.type == "aws_s3_bucket_notification"
+    ]
+    lambdas = notification.body["lambda_function"]
+    assert [f["filter_prefix"] for f in lambdas] == ["${var.drop_prefix}"]
+    api = locals_of(directory_docs(TF_ROOT / "modules" / "service"))["app_environment"]
+    assert {"name": "RATES_STORAGE_S3_PREFIX", "value": "${var.batch_prefix}"} in api
+
+
+def test_load_balancer_and_ecs_check_liveness_only() -> None:
+    """The ALB target groups and the API container check /healthz (no database call), so a
+    database failover never marks the whole fleet unhealthy."""
+    network = directory_docs(TF_ROOT / "modules" / "network")
+    assert variable_defaults(network)["health_check_path"] == "/healthz"
+    groups = [r for r in resources(network, "network") if r.type == "aws_lb_target_group"]
+    assert len(groups) == 2
+    for group in groups:
+        assert first_block(group.body, "health_check")["path"] == "${var.health_check_path}"
+    containers = locals_of(directory_docs(TF_ROOT / "modules" / "service"))["containers"]
+    command = " ".join(containers["api"][0]["healthCheck"]["command"])
+    assert "/healthz" in command and "/readyz" not in command
+
+
+def test_metrics_are_not_routed_by_the_public_load_balancer() -> None:
+    """Every listener answers /metrics with a fixed 404 instead of forwarding it."""
+    network = directory_docs(TF_ROOT / "modules" / "network")
+    rules = [r for r in resources(network, "network") if r.type == "aws_lb_listener_rule"]
+    blocking = [
+        r
+        for r in rules
+        if "/metrics" in first_block(first_block(r.body, "condition"), "path_pattern")["values"]
+        and first_block(r.body, "action")["type"] == "fixed-response"
+    ]
+    assert blocking, "no listener rule keeps /metrics off the ALB"
+    (rule,) = blocking
+    assert "prod" in rule.body["for_each"] and "test" in rule.body["for_each"], rule.body
+    assert first_block(rule.body, "action")["fixed_response"][0]["status_code"] == "404"
+
+
+def test_no_worker_is_stopped_mid_batch() -> None:
+    """The worker scales on queued batches only, deploys start new workers first, stopTimeout is
+    Fargate's maximum and the grace period fits inside it (protection does the rest)."""
+    service = directory_docs(TF_ROOT / "modules" / "service")
+    worker = locals_of(service)["containers"]["worker"][0]
+    assert worker["stopTimeout"] == 120
+    environment = {e["name"]: e["value"] for e in inline_objects(worker["environment"])}
+    assert int(environment["RATES_WORKER_GRACE_PERIOD_S"]) < worker["stopTimeout"]
+    assert "RATES_WORKER_PROTECTION_MINUTES" in environment
+    found = {(r.type, r.name): r.body for r in resources(service, "service")}
+    ecs_worker = found[("aws_ecs_service", "worker")]
+    assert ecs_worker["deployment_minimum_healthy_percent"] == 100
+    alarms = [body for (rtype, _), body in found.items() if rtype == "aws_cloudwatch_metric_alarm"]
+    assert {a["metric_name"] for a in alarms} == {"IngestQueuedBatches"}
+    everything = "\n".join(p.read_text() for p in TF_ROOT.rglob("*.tf"))
+    assert "IngestQueueDepth" not in everything, "queued + in progress must not drive scaling"
+
+
+def test_queue_metrics_and_alarms_carry_the_environment() -> None:
+    """The queue metrics the Lambda publishes and the alarms on them have an Environment
+    dimension, so copies in one account never scale each other's workers."""
+    root = directory_docs(ROOT_DIR)
+    assert locals_of(root)["metric_dimensions"] == {"Environment": "${var.environment}"}
+    calls = dict(blocks(root, "module"))
+    for module in ("service", "monitoring"):
+        assert calls[module]["queue_metric_dimensions"] == "${local.metric_dimensions}", module
+    assert calls["ingestion"]["environment"] == "${var.environment}"
+    lambda_env = locals_of(directory_docs(TF_ROOT / "modules" / "ingestion"))["lambda_environment"]
+    assert lambda_env["RATES_ENVIRONMENT"] == "${var.environment}"
+    for module in ("service", "monitoring"):
+        declared = dict(blocks(directory_docs(TF_ROOT / "modules" / module), "variable"))
+        assert "default" not in declared["queue_metric_dimensions"], module
+
+
 # --- Pipeline files ------------------------------------------------------------------------------
 
 

@@ -153,10 +153,13 @@ def test_object_created_events_register_each_object_once(
     batch_id = first["batches"][0]["batch_id"]
     assert prices_of_batch(settings.conninfo() or "", batch_id) == 8
 
+    monkeypatch.setenv("RATES_ENVIRONMENT", "staging")
     depth = lambda_handler.report_queue_depth()
-    assert depth == {"IngestQueueDepth": 0.0, "IngestOldestQueuedAgeSeconds": 0.0}
+    assert depth == {"IngestQueuedBatches": 0.0, "IngestOldestQueuedAgeSeconds": 0.0}
     metrics = boto3.client("cloudwatch").list_metrics(Namespace="Rates")["Metrics"]
-    assert {m["MetricName"] for m in metrics} >= {"IngestQueueDepth"}
+    assert {m["MetricName"] for m in metrics} >= {"IngestQueuedBatches"}
+    for metric in metrics:
+        assert metric["Dimensions"] == [{"Name": "Environment", "Value": "staging"}], metric
 
 
 def object_created(key: str, version_id: str | None = None) -> dict[str, Any]:

@@ -19,8 +19,12 @@ locals {
   name = "${var.project}-${var.environment}"
 
   batch_bucket_name = "${local.name}-batches-${data.aws_caller_identity.current.account_id}"
-  batch_prefix      = "batches/"
+  batch_prefix      = "batches/"  # API uploads, registered by the API
+  drop_prefix       = "incoming/" # batches dropped from outside, registered by the ingest Lambda
   import_prefix     = "imports/"
+
+  # Custom metrics and their alarms carry the environment: copies in one account stay apart.
+  metric_dimensions = { Environment = var.environment }
 }
 
 module "network" {
@@ -92,6 +96,7 @@ module "service" {
   worker_max_count            = var.worker_max_count
   worker_capacity_provider    = var.worker_capacity_provider
   scale_to_zero_out_of_hours  = var.scale_to_zero_out_of_hours
+  queue_metric_dimensions     = local.metric_dimensions
   log_retention_days          = var.log_retention_days
   secret_recovery_window_days = var.secret_recovery_window_days
   force_destroy               = var.allow_destroy
@@ -103,7 +108,9 @@ module "ingestion" {
   name                     = local.name
   bucket_name              = local.batch_bucket_name
   batch_prefix             = local.batch_prefix
+  drop_prefix              = local.drop_prefix
   import_prefix            = local.import_prefix
+  environment              = var.environment
   logs_bucket_id           = module.network.logs_bucket_id
   image_uri                = "${module.service.repository_url}:${var.image_tag}"
   private_subnet_ids       = module.network.private_subnet_ids
@@ -138,8 +145,9 @@ module "monitoring" {
     api    = module.service.api_service_name
     worker = module.service.worker_service_name
   }
-  dlq_name            = module.ingestion.dlq_name
-  rds_max_connections = var.db_max_connections_alarm
+  dlq_name                = module.ingestion.dlq_name
+  queue_metric_dimensions = local.metric_dimensions
+  rds_max_connections     = var.db_max_connections_alarm
 }
 
 module "pipeline" {

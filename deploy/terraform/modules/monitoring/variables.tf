@@ -42,8 +42,7 @@ variable "queue_metric_namespace" {
 
 variable "queue_metric_dimensions" {
   type        = map(string)
-  description = "Dimensions of the queue metrics as the app publishes them (empty: none)."
-  default     = {}
+  description = "Dimensions of the queue metrics as the app publishes them ({ Environment = <env> })."
 }
 
 variable "alb_5xx_percent" {
