@@ -126,6 +126,13 @@ def up(
     host: Host = None,
     port: Port = None,
     workers: Workers = None,
+    replica: Annotated[
+        bool,
+        typer.Option(
+            "--replica",
+            help="Also run a streaming replica of the private PostgreSQL; /rates reads from it.",
+        ),
+    ] = False,
 ) -> None:
     """Run the whole stack locally: private PostgreSQL (unless RATES_DATABASE_URL), data, API,
     worker."""
@@ -134,7 +141,7 @@ def up(
     with user_errors():
         code = run_local_stack(
             settings,
-            StackOptions(dump=dump, demo=DemoSpec(), sample=sample),
+            StackOptions(dump=dump, demo=DemoSpec(), sample=sample, replica=replica),
             lambda line: console.print(line),
         )
     raise typer.Exit(code)

@@ -70,6 +70,10 @@ class Settings(BaseSettings):
     db_name: str = "rates"
     db_user: str = "rates"
     db_password: SecretStr | None = None
+    # Where /rates reads: a replica (Aurora's reader endpoint). A full URL, or a host that takes
+    # the writer's port, name, user and password. Unset: the writer serves reads too.
+    read_database_url: SecretStr | None = None
+    read_db_host: str | None = None
     # Passwords of the login roles `rates db grant-logins` creates (migrate task only).
     api_db_password: SecretStr | None = None
     worker_db_password: SecretStr | None = None
@@ -137,7 +141,7 @@ class Settings(BaseSettings):
             return [token.strip() for token in value.replace("\n", ",").split(",") if token.strip()]
         return value
 
-    @field_validator("database_url")
+    @field_validator("database_url", "read_database_url")
     @classmethod
     def _url_is_postgres(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and not value.get_secret_value().startswith(
@@ -149,6 +153,14 @@ class Settings(BaseSettings):
     def payload_dir(self) -> Path:
         """Where accepted batch payloads are kept when no S3 bucket is configured."""
         return self.storage_dir if self.storage_dir is not None else self.data_dir / "batches"
+
+    def read_conninfo(self) -> str | None:
+        """The libpq connection string of the read replica, or None to read from the writer."""
+        if self.read_database_url is not None:
+            return self.read_database_url.get_secret_value()
+        if self.read_db_host is None or self.db_host is None:
+            return None
+        return self.model_copy(update={"db_host": self.read_db_host}).conninfo()
 
     def conninfo(self) -> str | None:
         """The libpq connection string, or None when no database is configured."""
