@@ -126,6 +126,13 @@ def up(
     host: Host = None,
     port: Port = None,
     workers: Workers = None,
+    replica: Annotated[
+        bool,
+        typer.Option(
+            "--replica",
+            help="Also run a streaming replica of the private PostgreSQL; /rates reads from it.",
+        ),
+    ] = False,
 ) -> None:
     """Run the whole stack locally: private PostgreSQL (unless RATES_DATABASE_URL), data, API,
     worker."""
@@ -134,7 +141,7 @@ def up(
     with user_errors():
         code = run_local_stack(
             settings,
-            StackOptions(dump=dump, demo=DemoSpec(), sample=sample),
+            StackOptions(dump=dump, demo=DemoSpec(), sample=sample, replica=replica),
             lambda line: console.print(line),
         )
     raise typer.Exit(code)
@@ -349,17 +356,23 @@ def ingest_list(
 
 @ingest_app.command("register")
 def ingest_register(
-    uri: Annotated[str, typer.Argument(help="s3://bucket/key of an object already in S3")],
+    uri: Annotated[
+        str,
+        typer.Argument(help="s3://bucket/key of an object already in S3 (?versionId=V: that one)"),
+    ],
 ) -> None:
-    """Queue an object already in S3 as a batch (idempotent on bucket, key and ETag)."""
+    """Queue an object already in S3 as a batch; one batch per stored object version."""
     from rates.ingest.submit import register_s3_object
     from rates.storage import PayloadStore, split_s3_uri
 
     settings = load_settings()
 
     def register(conn: Any) -> None:
-        bucket, key = split_s3_uri(uri)
-        registration = register_s3_object(conn, PayloadStore(settings), bucket, key, "cli")
+        bucket, key, pin = split_s3_uri(uri)
+        version_id = pin[1] if pin is not None and pin[0] == "versionId" else None
+        registration = register_s3_object(
+            conn, PayloadStore(settings), bucket, key, "cli", version_id=version_id
+        )
         state = "queued" if registration.created else "already registered"
         console.print(f"batch {registration.id}: {state}")
 

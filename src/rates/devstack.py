@@ -126,7 +126,7 @@ class LocalPostgres:
         self.pgdata = self.root / "pgdata"
         self.logfile = self.root / "postgres.log"
         self._state_file = self.root / "cluster.json"
-        self._server_settings = dict(server_settings or {})
+        self.server_settings = dict(server_settings or {})
         self._bin_dir = find_postgres_bin_dir()
         self._run_as = _unprivileged_user()
         self.started_here = False
@@ -178,7 +178,7 @@ class LocalPostgres:
             "port": str(state.port),
             "listen_addresses": "127.0.0.1",
             "unix_socket_directories": "",
-            **self._server_settings,
+            **self.server_settings,
         }
         self._run(
             "pg_ctl",
@@ -302,6 +302,38 @@ class LocalPostgres:
         return _ClusterState(port=int(data["port"]), password=str(data["password"]))
 
 
+class LocalReplica(LocalPostgres):
+    """A streaming replica (hot standby) of a LocalPostgres in a folder of its own: a
+    pg_basebackup of the primary with -R (standby.signal, primary_conninfo), started on a port
+    of its own. It has the primary's roles, password and server settings (a standby refuses
+    lower limits than its primary's), and replays its WAL as it comes."""
+
+    def __init__(self, root: Path, primary: LocalPostgres) -> None:
+        super().__init__(root, server_settings=primary.server_settings)
+        self.primary = primary
+
+    def ensure_initialized(self) -> None:
+        """Copies the running primary once; later calls find the replica and do nothing."""
+        if (self.pgdata / "PG_VERSION").exists():
+            return
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._check_reachable_by_run_as()
+        self.pgdata.mkdir(mode=0o700, exist_ok=True)
+        self._give_to_run_as(self.pgdata, mode=0o700)
+        self._run(
+            "pg_basebackup",
+            "--pgdata",
+            str(self.pgdata),
+            "--dbname",
+            self.primary.conninfo("postgres"),
+            "--write-recovery-conf",  # standby.signal + primary_conninfo: a streaming standby
+            "--wal-method=stream",
+            "--checkpoint=fast",
+            "--no-sync",  # a local copy: a crash means a new base backup, not lost data
+        )
+        self._save_state(_ClusterState(port=free_port(), password=self.primary.password))
+
+
 def _terminate_with_parent() -> None:
     """In the child, before exec: Linux sends it SIGTERM (a graceful stop) when `rates up`
     dies, even by SIGKILL, instead of leaving it running on its own."""
@@ -358,6 +390,7 @@ class StackOptions:
     dump: Path | None
     demo: DemoSpec
     sample: float | None = None
+    replica: bool = False  # also a streaming replica of the private cluster, serving /rates
 
 
 def prepare_database(conninfo: str, options: StackOptions) -> str:
@@ -395,6 +428,7 @@ def local_ingest_token(data_dir: Path) -> Path:
 def run_local_stack(settings: Settings, options: StackOptions, say: Callable[[str], None]) -> int:
     """``rates up``: database (private unless configured), data, API; until Ctrl-C or SIGTERM."""
     cluster: LocalPostgres | None = None
+    replica: LocalReplica | None = None
     url = settings.database_url.get_secret_value() if settings.database_url else None
     conninfo = settings.conninfo()
     if conninfo is None:
@@ -404,12 +438,20 @@ def run_local_stack(settings: Settings, options: StackOptions, say: Callable[[st
         cluster.create_database("rates")
         conninfo, url = cluster.conninfo("rates"), cluster.url("rates")
         say(f"private PostgreSQL in {cluster.pgdata} on 127.0.0.1:{cluster.port}")
+    elif options.replica:
+        raise DevstackError("--replica replicates the private cluster: unset RATES_DATABASE_URL")
     children = ChildProcesses()
     try:
         say(prepare_database(conninfo, options))
         env = dict(os.environ)
         if url is not None:
             env["RATES_DATABASE_URL"] = url
+        if options.replica and cluster is not None:
+            replica = LocalReplica(settings.data_dir / "postgres-replica", cluster)
+            replica.ensure_initialized()
+            replica.start()
+            env["RATES_READ_DATABASE_URL"] = replica.url("rates")
+            say(f"streaming replica in {replica.pgdata} on 127.0.0.1:{replica.port} serves /rates")
         env.update(
             {
                 "RATES_HOST": settings.host,
@@ -437,6 +479,8 @@ def run_local_stack(settings: Settings, options: StackOptions, say: Callable[[st
         return 0 if exited is None else 1
     finally:
         children.stop(timeout_s=settings.graceful_timeout_s + 5)
+        if replica is not None and replica.started_here:
+            replica.stop()
         if cluster is not None and cluster.started_here:
             cluster.stop()
             say("PostgreSQL stopped")

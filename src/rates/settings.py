@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from psycopg.conninfo import make_conninfo
-from pydantic import Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -70,6 +70,10 @@ class Settings(BaseSettings):
     db_name: str = "rates"
     db_user: str = "rates"
     db_password: SecretStr | None = None
+    # Where /rates reads: a replica (Aurora's reader endpoint). A full URL, or a host that takes
+    # the writer's port, name, user and password. Unset: the writer serves reads too.
+    read_database_url: SecretStr | None = None
+    read_db_host: str | None = None
     # Passwords of the login roles `rates db grant-logins` creates (migrate task only).
     api_db_password: SecretStr | None = None
     worker_db_password: SecretStr | None = None
@@ -100,8 +104,15 @@ class Settings(BaseSettings):
     worker_max_attempts: int = Field(default=3, ge=1)
     worker_retry_delay_s: float = Field(default=10.0, ge=0)
     worker_grace_period_s: float = Field(default=60.0, ge=0)
+    # ECS: the agent's endpoint, which ECS itself sets in every task (not a RATES_ variable);
+    # a worker protects its task from scale-in and deploys while it applies a batch.
+    ecs_agent_uri: str | None = Field(
+        default=None, validation_alias=AliasChoices("ECS_AGENT_URI", "ecs_agent_uri")
+    )
+    worker_protection_minutes: int = Field(default=120, ge=1, le=2880)
 
     # Observability
+    environment: str = "local"  # dev, staging, prod: the Environment dimension of cloud metrics
     access_log: bool = True
     worker_metrics_port: int = Field(default=9101, ge=0, le=65535)  # 0: no metrics endpoint
     log_level: Literal["debug", "info", "warning", "error"] = "info"
@@ -127,7 +138,7 @@ class Settings(BaseSettings):
             return [token.strip() for token in value.replace("\n", ",").split(",") if token.strip()]
         return value
 
-    @field_validator("database_url")
+    @field_validator("database_url", "read_database_url")
     @classmethod
     def _url_is_postgres(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and not value.get_secret_value().startswith(
@@ -139,6 +150,14 @@ class Settings(BaseSettings):
     def payload_dir(self) -> Path:
         """Where accepted batch payloads are kept when no S3 bucket is configured."""
         return self.storage_dir if self.storage_dir is not None else self.data_dir / "batches"
+
+    def read_conninfo(self) -> str | None:
+        """The libpq connection string of the read replica, or None to read from the writer."""
+        if self.read_database_url is not None:
+            return self.read_database_url.get_secret_value()
+        if self.read_db_host is None or self.db_host is None:
+            return None
+        return self.model_copy(update={"db_host": self.read_db_host}).conninfo()
 
     def conninfo(self) -> str | None:
         """The libpq connection string, or None when no database is configured."""

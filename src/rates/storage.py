@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -16,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
-from urllib.parse import urlparse
+from urllib.parse import quote, unquote, urlparse
 
 from rates.errors import RatesError
 from rates.settings import Settings
@@ -45,9 +46,12 @@ class SpooledPayload:
 
 @dataclass(frozen=True)
 class ObjectInfo:
+    """One version of a stored object; ``uri`` pins it (see ``pinned_s3_uri``)."""
+
     uri: str
     bytes: int
     etag: str | None
+    sha256: str | None  # as its uploader recorded it in the object's metadata, if any
 
 
 class Spooler:
@@ -97,7 +101,8 @@ class PayloadStore:
         return Spooler(self._directory / "incoming", self._max_bytes)
 
     def put(self, payload: SpooledPayload, name: str) -> str:
-        """Makes the spooled payload durable and returns its URI; the spool file is consumed."""
+        """Makes the spooled payload durable and returns its URI, which for S3 pins the version
+        just written; the spool file is consumed."""
         object_name = f"{uuid.uuid4().hex}-{name}"
         if self._bucket is None:
             return self._put_local(payload, object_name)
@@ -113,7 +118,7 @@ class PayloadStore:
             raise StorageError(f"cannot store the batch in s3://{self._bucket}: {exc}") from exc
         finally:
             payload.path.unlink(missing_ok=True)
-        return f"s3://{self._bucket}/{key}"
+        return self.head(f"s3://{self._bucket}/{key}").uri
 
     def _put_local(self, payload: SpooledPayload, object_name: str) -> str:
         target = self._directory / object_name
@@ -125,14 +130,24 @@ class PayloadStore:
             os.close(dir_fd)
         return target.as_uri()
 
-    def head(self, uri: str) -> ObjectInfo:
-        """Size and ETag of an S3 object, e.g. one registered from an upload event."""
-        bucket, key = split_s3_uri(uri)
+    def head(self, uri: str, version_id: str | None = None) -> ObjectInfo:
+        """Size, ETag and pinned URI of an S3 object: of ``version_id`` when given (an event
+        names the version it is about), else of the current version."""
+        bucket, key, _ = split_s3_uri(uri)
         try:
-            info: dict[str, Any] = self._s3().head_object(Bucket=bucket, Key=key)
+            info: dict[str, Any] = self._s3().head_object(
+                Bucket=bucket, Key=key, **({"VersionId": version_id} if version_id else {})
+            )
         except Exception as exc:
             raise StorageError(f"cannot read {uri}: {exc}") from exc
-        return ObjectInfo(uri, int(info["ContentLength"]), str(info.get("ETag", "")).strip('"'))
+        etag = str(info.get("ETag", "")).strip('"')
+        version = info.get("VersionId")
+        return ObjectInfo(
+            pinned_s3_uri(bucket, key, version if version and version != "null" else None, etag),
+            int(info["ContentLength"]),
+            etag,
+            info.get("Metadata", {}).get("sha256"),
+        )
 
     @contextmanager
     def open(self, uri: str) -> Iterator[IO[bytes]]:
@@ -146,9 +161,15 @@ class PayloadStore:
             with stream:
                 yield stream
             return
-        bucket, key = split_s3_uri(uri)
+        bucket, key, pin = split_s3_uri(uri)
+        # Exactly the registered object: its version, or (unversioned buckets) its ETag, which
+        # S3 checks (a 412 if the key now holds other bytes).
+        pinned: dict[str, str] = {}
+        if pin is not None:
+            kind, value = pin
+            pinned = {"VersionId": value} if kind == "versionId" else {"IfMatch": f'"{value}"'}
         try:
-            body = self._s3().get_object(Bucket=bucket, Key=key)["Body"]
+            body = self._s3().get_object(Bucket=bucket, Key=key, **pinned)["Body"]
         except Exception as exc:
             raise StorageError(f"cannot read {uri}: {exc}") from exc
         try:
@@ -164,11 +185,27 @@ class PayloadStore:
         return self._client
 
 
-def split_s3_uri(uri: str) -> tuple[str, str]:
-    parsed = urlparse(uri)
-    if parsed.scheme != "s3" or not parsed.netloc or not parsed.path.strip("/"):
+# A pin at the end of an S3 URI: "?versionId=<id>" or "?etag=<etag>", both percent-encoded.
+_PIN = re.compile(r"\?(versionId|etag)=([A-Za-z0-9._~%-]*)$")
+
+
+def pinned_s3_uri(bucket: str, key: str, version_id: str | None, etag: str) -> str:
+    """``s3://bucket/key?versionId=V`` (or ``?etag=E`` for a bucket without versions): the
+    identity of one stored object, as batches record it (unique among them)."""
+    pin = ("versionId", version_id) if version_id else ("etag", etag)
+    return f"s3://{bucket}/{key}?{pin[0]}={quote(pin[1], safe='')}"
+
+
+def split_s3_uri(uri: str) -> tuple[str, str, tuple[str, str] | None]:
+    """Bucket, key and the pin (kind, value) if any. The key is taken as it is, '?' and '#'
+    included (both occur in object names); only a trailing pin is split off."""
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    pin = _PIN.search(key)
+    if pin is not None:
+        key = key[: pin.start()]
+    if not uri.startswith("s3://") or not bucket or not key.strip("/"):
         raise StorageError(f"not an s3://bucket/key URI: {uri}")
-    return parsed.netloc, parsed.path.lstrip("/")
+    return bucket, key, (pin.group(1), unquote(pin.group(2))) if pin else None
 
 
 def read_chunks(stream: IO[bytes]) -> Iterator[bytes]:

@@ -1,5 +1,6 @@
 """Static checks of the AWS deployment under deploy/: structure, environment values, security
-invariants, checkov, the pipeline files, and `terraform validate` where the registry is reachable.
+invariants, checkov, the pipeline files, and `terraform validate` of the root configuration and
+of every module, offline, from the machine's filesystem mirror of the AWS provider.
 
 The security checks walk the HCL parsed by python-hcl2 and are themselves tested on a small bad
 configuration, so a check that silently stopped matching would fail here too.
@@ -42,18 +43,6 @@ CHECKOV_INSTALL_HINT = (
     "checkov not found: install it into its own venv (its pins clash with the project's): "
     "python3 -m venv .venv-checkov && .venv-checkov/bin/pip install checkov "
     "(or point CHECKOV_BIN at a checkov binary)"
-)
-# Lines of `terraform init` output that mean "no network", the only reason to skip validate.
-NETWORK_ERRORS = (
-    "could not connect to registry",
-    "no such host",
-    "dial tcp",
-    "i/o timeout",
-    "network is unreachable",
-    "connection refused",
-    "tls handshake timeout",
-    "context deadline exceeded",
-    "temporary failure in name resolution",
 )
 
 
@@ -739,18 +728,59 @@ def test_tfvars_set_exactly_the_declared_variables(env: str) -> None:
 
 
 def test_prod_is_sized_and_protected_like_prod() -> None:
-    """prod is multi-AZ, protected and HTTPS-only; dev and staging are small and sleep at night."""
+    """prod is Multi-AZ Aurora with readers that scale, protected and HTTPS-only; dev and
+    staging are Serverless v2 at a low minimum and sleep at night."""
     values = {env: parsed(TF_ROOT / "envs" / env / "terraform.tfvars") for env in ENVS}
     prod = values["prod"]
-    assert prod["db_multi_az"] is True and prod["db_deletion_protection"] is True
+    assert prod["db_serverless"] is False and prod["db_deletion_protection"] is True
+    assert prod["db_reader_min_count"] >= 1, "prod needs a reader in another AZ to fail over to"
+    assert prod["db_reader_max_count"] > prod["db_reader_min_count"], "prod readers must scale"
     assert prod["single_nat_gateway"] is False and prod["require_https"] is True
     assert prod["scale_to_zero_out_of_hours"] is False and prod["allow_destroy"] is False
     for env in ("dev", "staging"):
-        assert values[env]["db_instance_class"] == "db.t4g.micro"
-        assert values[env]["db_multi_az"] is False
+        assert values[env]["db_serverless"] is True
+        assert values[env]["db_min_acu"] <= 0.5
+        assert values[env]["db_reader_min_count"] == values[env]["db_reader_max_count"] == 0
         assert values[env]["api_cpu"] == 256
         assert values[env]["scale_to_zero_out_of_hours"] is True
         assert values[env]["log_retention_days"] < prod["log_retention_days"]
+
+
+def test_the_database_is_aurora_with_readers_that_scale() -> None:
+    """An Aurora PostgreSQL cluster (no RDS instance), encrypted, private, with reader
+    autoscaling on reader CPU and Serverless v2 capacity as a variable."""
+    docs = directory_docs(TF_ROOT / "modules" / "database")
+    found = {r.type: r for r in resources(docs, "database")}
+    assert "aws_db_instance" not in found, "the database is still a single RDS instance"
+    cluster = found["aws_rds_cluster"].body
+    assert cluster["engine"] == "aurora-postgresql" and cluster["storage_encrypted"] is True
+    assert cluster["manage_master_user_password"] is True
+    assert cluster["iam_database_authentication_enabled"] is True
+    assert "serverlessv2_scaling_configuration" in json.dumps(cluster)
+    assert found["aws_rds_cluster_instance"].body["publicly_accessible"] is False
+    target = found["aws_appautoscaling_target"].body
+    assert target["scalable_dimension"] == "rds:cluster:ReadReplicaCount"
+    policy = first_block(
+        found["aws_appautoscaling_policy"].body, "target_tracking_scaling_policy_configuration"
+    )
+    metric = first_block(policy, "predefined_metric_specification")["predefined_metric_type"]
+    assert metric in {"RDSReaderAverageCPUUtilization", "RDSReaderAverageDatabaseConnections"}
+
+
+def test_no_secret_value_is_kept_in_state() -> None:
+    """Only the AWS provider is required (no hashicorp/random), and every secret version
+    Terraform writes is write-only from an ephemeral value, so state holds no secret."""
+    for path in sorted(TF_ROOT.rglob("versions.tf")):
+        providers = parsed(path)["terraform"][0]["required_providers"][0]
+        assert set(providers) == {"aws"}, f"{path.relative_to(TF_ROOT)}: {sorted(providers)}"
+    for directory in terraform_directories():
+        for resource in resources(directory_docs(directory), directory.name):
+            assert not resource.type.startswith("random_"), resource.address
+            if resource.type == "aws_secretsmanager_secret_version":
+                assert "secret_string" not in resource.body, f"{resource.address} stores its value"
+                assert "ephemeral." in resource.body["secret_string_wo"], resource.address
+            if resource.type in {"aws_rds_cluster", "aws_db_instance"}:
+                assert "master_password" not in resource.body, resource.address
 
 
 # --- Security -------------------------------------------------------------------------------------
@@ -962,6 +992,87 @@ def test_containers_follow_the_application_contract() -> None:
     assert balancer == {"ContainerName": "api", "ContainerPort": 8000}
 
 
+def test_only_dropped_objects_trigger_the_ingest_lambda() -> None:
+    """API uploads and objects dropped from outside live under different prefixes, and only
+    the drop prefix sends events to the ingest Lambda (the API registers its own uploads)."""
+    root_locals = locals_of(directory_docs(ROOT_DIR))
+    assert root_locals["batch_prefix"] != root_locals["drop_prefix"]
+    assert not root_locals["batch_prefix"].startswith(root_locals["drop_prefix"])
+    assert not root_locals["drop_prefix"].startswith(root_locals["batch_prefix"])
+    ingestion = directory_docs(TF_ROOT / "modules" / "ingestion")
+    (notification,) = [
+        r for r in resources(ingestion, "ingestion") if r.type == "aws_s3_bucket_notification"
+    ]
+    lambdas = notification.body["lambda_function"]
+    assert [f["filter_prefix"] for f in lambdas] == ["${var.drop_prefix}"]
+    api = locals_of(directory_docs(TF_ROOT / "modules" / "service"))["app_environment"]
+    assert {"name": "RATES_STORAGE_S3_PREFIX", "value": "${var.batch_prefix}"} in api
+
+
+def test_load_balancer_and_ecs_check_liveness_only() -> None:
+    """The ALB target groups and the API container check /healthz (no database call), so a
+    database failover never marks the whole fleet unhealthy."""
+    network = directory_docs(TF_ROOT / "modules" / "network")
+    assert variable_defaults(network)["health_check_path"] == "/healthz"
+    groups = [r for r in resources(network, "network") if r.type == "aws_lb_target_group"]
+    assert len(groups) == 2
+    for group in groups:
+        assert first_block(group.body, "health_check")["path"] == "${var.health_check_path}"
+    containers = locals_of(directory_docs(TF_ROOT / "modules" / "service"))["containers"]
+    command = " ".join(containers["api"][0]["healthCheck"]["command"])
+    assert "/healthz" in command and "/readyz" not in command
+
+
+def test_metrics_are_not_routed_by_the_public_load_balancer() -> None:
+    """Every listener answers /metrics with a fixed 404 instead of forwarding it."""
+    network = directory_docs(TF_ROOT / "modules" / "network")
+    rules = [r for r in resources(network, "network") if r.type == "aws_lb_listener_rule"]
+    blocking = [
+        r
+        for r in rules
+        if "/metrics" in first_block(first_block(r.body, "condition"), "path_pattern")["values"]
+        and first_block(r.body, "action")["type"] == "fixed-response"
+    ]
+    assert blocking, "no listener rule keeps /metrics off the ALB"
+    (rule,) = blocking
+    assert "prod" in rule.body["for_each"] and "test" in rule.body["for_each"], rule.body
+    assert first_block(rule.body, "action")["fixed_response"][0]["status_code"] == "404"
+
+
+def test_no_worker_is_stopped_mid_batch() -> None:
+    """The worker scales on queued batches only, deploys start new workers first, stopTimeout is
+    Fargate's maximum and the grace period fits inside it (protection does the rest)."""
+    service = directory_docs(TF_ROOT / "modules" / "service")
+    worker = locals_of(service)["containers"]["worker"][0]
+    assert worker["stopTimeout"] == 120
+    environment = {e["name"]: e["value"] for e in inline_objects(worker["environment"])}
+    assert int(environment["RATES_WORKER_GRACE_PERIOD_S"]) < worker["stopTimeout"]
+    assert "RATES_WORKER_PROTECTION_MINUTES" in environment
+    found = {(r.type, r.name): r.body for r in resources(service, "service")}
+    ecs_worker = found[("aws_ecs_service", "worker")]
+    assert ecs_worker["deployment_minimum_healthy_percent"] == 100
+    alarms = [body for (rtype, _), body in found.items() if rtype == "aws_cloudwatch_metric_alarm"]
+    assert {a["metric_name"] for a in alarms} == {"IngestQueuedBatches"}
+    everything = "\n".join(p.read_text() for p in TF_ROOT.rglob("*.tf"))
+    assert "IngestQueueDepth" not in everything, "queued + in progress must not drive scaling"
+
+
+def test_queue_metrics_and_alarms_carry_the_environment() -> None:
+    """The queue metrics the Lambda publishes and the alarms on them have an Environment
+    dimension, so copies in one account never scale each other's workers."""
+    root = directory_docs(ROOT_DIR)
+    assert locals_of(root)["metric_dimensions"] == {"Environment": "${var.environment}"}
+    calls = dict(blocks(root, "module"))
+    for module in ("service", "monitoring"):
+        assert calls[module]["queue_metric_dimensions"] == "${local.metric_dimensions}", module
+    assert calls["ingestion"]["environment"] == "${var.environment}"
+    lambda_env = locals_of(directory_docs(TF_ROOT / "modules" / "ingestion"))["lambda_environment"]
+    assert lambda_env["RATES_ENVIRONMENT"] == "${var.environment}"
+    for module in ("service", "monitoring"):
+        declared = dict(blocks(directory_docs(TF_ROOT / "modules" / module), "variable"))
+        assert "default" not in declared["queue_metric_dimensions"], module
+
+
 # --- Pipeline files ------------------------------------------------------------------------------
 
 
@@ -1086,45 +1197,89 @@ def test_terraform_files_are_formatted() -> None:
     )
 
 
-@pytest.mark.timeout(1200)
-def test_terraform_validate(tmp_path: Path) -> None:
-    """`terraform init -backend=false` and `validate` pass in root/ (skip: registry unreachable)."""
+def provider_mirror() -> Path | None:
+    """The folder holding a filesystem mirror of the AWS provider (its registry.terraform.io/
+    tree): TF_PLUGIN_MIRROR if set, else the first one found in the usual places or near the
+    top of the file system (the machine image ships one)."""
+    configured = os.environ.get("TF_PLUGIN_MIRROR")
+    if configured:
+        assert (Path(configured) / "registry.terraform.io").is_dir(), (
+            f"TF_PLUGIN_MIRROR={configured} holds no registry.terraform.io/ tree"
+        )
+        return Path(configured)
+    usual = [
+        Path.home() / ".terraform.d" / "plugins",
+        Path("/usr/local/share/terraform/plugins"),
+        Path("/usr/share/terraform/plugins"),
+    ]
+    for folder in usual:
+        if (folder / "registry.terraform.io" / "hashicorp" / "aws").is_dir():
+            return folder
+    found = subprocess.run(
+        ["find", "/", "-maxdepth", "4", "-name", "registry.terraform.io", "-type", "d"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    ).stdout.split()
+    for tree in found:
+        if (Path(tree) / "hashicorp" / "aws").is_dir():
+            return Path(tree).parent
+    return None
+
+
+@pytest.fixture(scope="module")
+def terraform_tools() -> tuple[str, Path | None]:
+    """terraform and the provider mirror; skips only when neither exists (says which)."""
     terraform = shutil.which("terraform")
-    if terraform is None:
-        pytest.skip("terraform is not on PATH")
-    # Work on a copy: init writes .terraform/ and a lock file that do not belong in the tree.
-    copy = tmp_path / "terraform"
+    mirror = provider_mirror()
+    if terraform is None and mirror is None:
+        pytest.skip(
+            "neither terraform nor a filesystem mirror of the AWS provider exists on this"
+            " machine (set TF_PLUGIN_MIRROR to the folder holding registry.terraform.io/)"
+        )
+    assert terraform is not None, f"the provider mirror {mirror} exists but terraform does not"
+    return terraform, mirror
+
+
+@pytest.fixture(scope="module")
+def terraform_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of deploy/terraform: init writes .terraform/ and lock files that do not belong
+    in the tree."""
+    copy = tmp_path_factory.mktemp("terraform") / "terraform"
     shutil.copytree(
         TF_ROOT, copy, ignore=shutil.ignore_patterns(".terraform", ".terraform.lock.hcl")
     )
-    workdir = copy / "root"
-    env_vars = terraform_env()
+    return copy
+
+
+@pytest.mark.timeout(1200)
+@pytest.mark.parametrize("directory", terraform_directories(), ids=directory_id)
+def test_terraform_validate(
+    directory: Path, terraform_tools: tuple[str, Path | None], terraform_copy: Path
+) -> None:
+    """`terraform init -backend=false` from the provider mirror (no network) and `terraform
+    validate` pass for the root configuration and for every module on its own."""
+    terraform, mirror = terraform_tools
+    workdir = terraform_copy / directory.relative_to(TF_ROOT)
+    plugins = [f"-plugin-dir={mirror}"] if mirror is not None else []
     init = subprocess.run(
-        [terraform, "init", "-backend=false", "-input=false", "-no-color"],
+        [terraform, "init", "-backend=false", "-input=false", "-no-color", *plugins],
         capture_output=True,
         text=True,
         check=False,
         cwd=workdir,
-        env=env_vars,
+        env=terraform_env(),
         timeout=900,
     )
-    output = init.stdout + init.stderr
-    if init.returncode != 0:
-        network = [
-            line.strip()
-            for line in output.splitlines()
-            if any(s in line.lower() for s in NETWORK_ERRORS)
-        ]
-        if network:
-            pytest.skip(f"terraform init cannot reach the provider registry: {network[0]}")
-        pytest.fail(f"terraform init failed:\n{output}")
+    assert init.returncode == 0, f"terraform init failed:\n{init.stdout}{init.stderr}"
     validate = subprocess.run(
         [terraform, "validate", "-no-color"],
         capture_output=True,
         text=True,
         check=False,
         cwd=workdir,
-        env=env_vars,
+        env=terraform_env(),
         timeout=300,
     )
     assert validate.returncode == 0, validate.stdout + validate.stderr

@@ -334,7 +334,7 @@ def test_openapi_documents_the_rates_endpoint(sample_client: TestClient) -> None
 def test_health_and_readiness_with_a_database(sample_client: TestClient) -> None:
     """Both probes answer 200 while the database is up."""
     assert sample_client.get("/healthz").json() == {"status": "ok"}
-    assert sample_client.get("/readyz").json() == {"status": "ready"}
+    assert sample_client.get("/readyz").json() == {"status": "ready", "replica_lag_s": None}
 
 
 def test_without_a_database_liveness_holds_and_the_rest_is_503() -> None:

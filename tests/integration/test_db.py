@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 import io
+import threading
+import time
 from pathlib import Path
 
 import psycopg
@@ -12,7 +14,7 @@ import pytest
 from rates.db.connection import connect
 from rates.db.demo import DemoSpec, generate_demo
 from rates.db.dump import load_dump, open_dump
-from rates.db.migrate import available_migrations, migrate
+from rates.db.migrate import MigrationLimits, available_migrations, migrate
 from rates.errors import DataAlreadyLoaded, InvalidDump
 from rates.query import DAILY_RATES_SQL, MIN_PRICES_PER_DAY
 from rates.settings import Settings
@@ -32,6 +34,39 @@ def test_migrate_is_idempotent_and_records_every_version(database_url: str) -> N
         assert migrate(conn) == []
         versions = [row[0] for row in conn.execute("SELECT version FROM schema_migrations")]
     assert versions == [m.version for m in available_migrations()]
+
+
+def test_a_migration_behind_a_long_transaction_does_not_block_readers(database_url: str) -> None:
+    """DDL queued behind a long transaction gives up its place after lock_timeout, so readers
+    are never stuck behind it, and is retried until the transaction ends."""
+    with psycopg.connect(database_url, autocommit=True) as conn:  # 0015 not applied yet
+        conn.execute("DROP INDEX batches_stored_object_key")
+        conn.execute("DELETE FROM schema_migrations WHERE version = 15")
+    blocker = psycopg.connect(database_url)
+    blocker.execute("SELECT count(*) FROM batch_attempts")  # holds its lock, like a long COPY
+    applied: list[int] = []
+
+    def run_migrations() -> None:
+        limits = MigrationLimits(lock_timeout_ms=100, attempts=50, retry_pause_s=0.1)
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            applied.extend(m.version for m in migrate(conn, limits))
+
+    migrating = threading.Thread(target=run_migrations)
+    migrating.start()
+    try:
+        with psycopg.connect(
+            database_url, autocommit=True, options="-c statement_timeout=2000"
+        ) as reader:
+            for _ in range(10):  # while the migration waits and retries
+                started = time.monotonic()
+                reader.execute("SELECT count(*) FROM batch_attempts")
+                assert time.monotonic() - started < 0.5
+                time.sleep(0.05)
+        assert applied == [] and migrating.is_alive()
+    finally:
+        blocker.close()
+        migrating.join(timeout=30)
+    assert applied == [15]
 
 
 def test_schema_has_the_columns_of_the_sample_dump(database_url: str) -> None:

@@ -10,6 +10,8 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote_plus
 
 import boto3
 import httpx2 as httpx
@@ -20,6 +22,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from rates.api.app import create_app
 from rates.devstack import free_port
+from rates.ingest import batches as batch_sql
 from rates.ingest import lambda_handler
 from rates.ingest.submit import register_s3_object
 from rates.ingest.worker import Worker
@@ -69,8 +72,9 @@ def s3(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-
         Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
     )
     yield client
-    for obj in client.list_objects_v2(Bucket=BUCKET).get("Contents", []):
-        client.delete_object(Bucket=BUCKET, Key=obj["Key"])
+    listing = client.list_object_versions(Bucket=BUCKET)
+    for obj in listing.get("Versions", []) + listing.get("DeleteMarkers", []):
+        client.delete_object(Bucket=BUCKET, Key=obj["Key"], VersionId=obj["VersionId"])
     client.delete_bucket(Bucket=BUCKET)
 
 
@@ -149,10 +153,117 @@ def test_object_created_events_register_each_object_once(
     batch_id = first["batches"][0]["batch_id"]
     assert prices_of_batch(settings.conninfo() or "", batch_id) == 8
 
+    monkeypatch.setenv("RATES_ENVIRONMENT", "staging")
     depth = lambda_handler.report_queue_depth()
-    assert depth == {"IngestQueueDepth": 0.0, "IngestOldestQueuedAgeSeconds": 0.0}
+    assert depth == {"IngestQueuedBatches": 0.0, "IngestOldestQueuedAgeSeconds": 0.0}
     metrics = boto3.client("cloudwatch").list_metrics(Namespace="Rates")["Metrics"]
-    assert {m["MetricName"] for m in metrics} >= {"IngestQueueDepth"}
+    assert {m["MetricName"] for m in metrics} >= {"IngestQueuedBatches"}
+    for metric in metrics:
+        assert metric["Dimensions"] == [{"Name": "Environment", "Value": "staging"}], metric
+
+
+def object_created(key: str, version_id: str | None = None) -> dict[str, Any]:
+    """An S3 "object created" event for one object, as S3 delivers it (the key URL-encoded)."""
+    obj: dict[str, Any] = {"key": quote_plus(key)}
+    if version_id is not None:
+        obj["versionId"] = version_id
+    return {
+        "Records": [
+            {"eventName": "ObjectCreated:Put", "s3": {"bucket": {"name": BUCKET}, "object": obj}}
+        ]
+    }
+
+
+def lambda_environment(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ingest Lambda's settings: the database and the store, from the environment."""
+    monkeypatch.setenv("RATES_DATABASE_URL", settings.conninfo() or "")
+    monkeypatch.setenv("RATES_STORAGE_S3_ENDPOINT_URL", settings.storage_s3_endpoint_url or "")
+
+
+def batch_rows(settings: Settings) -> list[tuple[int, str, str]]:
+    with psycopg.connect(settings.conninfo() or "") as conn:
+        return conn.execute(
+            f"SELECT id, status, storage_uri FROM ({batch_sql.BATCH_VIEW}) AS b ORDER BY id"
+        ).fetchall()
+
+
+@pytest.mark.parametrize("versioned", [True, False], ids=["versioned", "unversioned"])
+def test_an_uploaded_object_and_its_events_make_one_batch(
+    settings: Settings,
+    s3,  # type: ignore[no-untyped-def]
+    monkeypatch: pytest.MonkeyPatch,
+    versioned: bool,
+) -> None:
+    """An API upload, then the S3 event for the very object it stored, delivered twice: the
+    handler recognises the object and returns the upload's batch, and it is applied once."""
+    if versioned:
+        s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    with TestClient(create_app(settings)) as client:
+        response = client.post(
+            "/batches",
+            content=csv_rows(12).encode(),
+            headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "text/csv"},
+        )
+    assert response.status_code == 202
+    uploaded = response.json()["id"]
+    (stored,) = s3.list_object_versions(Bucket=BUCKET)["Versions"]
+    version_id = stored["VersionId"] if versioned else None
+    lambda_environment(settings, monkeypatch)
+    event = object_created(stored["Key"], version_id)
+    answers = [lambda_handler.handle(event), lambda_handler.handle(event)]
+    assert (
+        answers
+        == [{"batches": [{"key": stored["Key"], "batch_id": uploaded, "created": False}]}] * 2
+    )
+    ((_, _, uri),) = batch_rows(settings)
+    pin = f"?versionId={version_id}" if versioned else f"?etag={stored['ETag'].strip(chr(34))}"
+    assert uri == f"s3://{BUCKET}/{stored['Key']}{pin}"
+    apply_all(settings)
+    assert batch_rows(settings) == [(uploaded, "succeeded", uri)]
+    assert prices_of_batch(settings.conninfo() or "", uploaded) == 12
+
+
+def test_the_worker_reads_the_registered_version(
+    settings: Settings,
+    s3,  # type: ignore[no-untyped-def]
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An object overwritten after its event was handled: the batch holds the version the
+    event named, and the new version is a batch of its own."""
+    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    first = s3.put_object(Bucket=BUCKET, Key="drop/day.csv", Body=csv_rows(8).encode())
+    lambda_environment(settings, monkeypatch)
+    registered = lambda_handler.handle(object_created("drop/day.csv", first["VersionId"]))
+    second = s3.put_object(Bucket=BUCKET, Key="drop/day.csv", Body=csv_rows(3).encode())
+    apply_all(settings)
+    batch_id = registered["batches"][0]["batch_id"]
+    assert prices_of_batch(settings.conninfo() or "", batch_id) == 8
+    again = lambda_handler.handle(object_created("drop/day.csv", second["VersionId"]))
+    assert again["batches"][0]["created"] is True
+    apply_all(settings)
+    assert prices_of_batch(settings.conninfo() or "", again["batches"][0]["batch_id"]) == 3
+
+
+def test_an_overwritten_unversioned_object_is_not_read(
+    settings: Settings,
+    s3,  # type: ignore[no-untyped-def]
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without versions the batch pins the ETag: other bytes under the key are refused by S3,
+    and the batch ends failed instead of applying them."""
+    s3.put_object(Bucket=BUCKET, Key="drop/day.csv", Body=csv_rows(8).encode())
+    lambda_environment(settings, monkeypatch)
+    registered = lambda_handler.handle(object_created("drop/day.csv"))
+    s3.put_object(Bucket=BUCKET, Key="drop/day.csv", Body=csv_rows(3).encode())
+    apply_all(settings.model_copy(update={"worker_max_attempts": 1}))
+    batch_id = registered["batches"][0]["batch_id"]
+    assert prices_of_batch(settings.conninfo() or "", batch_id) == 0
+    with psycopg.connect(settings.conninfo() or "") as conn:
+        (error,) = conn.execute(
+            "SELECT error FROM batch_attempts WHERE batch_id = %s", [batch_id]
+        ).fetchone()  # type: ignore[misc]
+    assert "PreconditionFailed" in error or "412" in error
+    assert [status for _, status, _ in batch_rows(settings)] == ["failed"]
 
 
 def test_cli_register_queues_an_existing_object(settings: Settings, s3, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

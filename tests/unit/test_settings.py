@@ -88,3 +88,23 @@ def test_conninfo_is_assembled_from_parts(monkeypatch: pytest.MonkeyPatch) -> No
     assert "host=db.internal" in info
     assert "dbname=prices" in info
     assert "user=rates_api" in info
+
+
+def test_the_read_host_takes_the_writers_other_parts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """RATES_READ_DB_HOST (Aurora's reader endpoint) connects like the writer, on that host;
+    ECS_AGENT_URI, which ECS sets itself, is read without the prefix."""
+    for name, value in {
+        "RATES_DB_HOST": "writer.example",
+        "RATES_DB_USER": "rates_api",
+        "RATES_DB_PASSWORD": "s3cret",
+        "RATES_READ_DB_HOST": "reader.example",
+        "ECS_AGENT_URI": "http://169.254.170.2/api/task",
+    }.items():
+        monkeypatch.setenv(name, value)
+    settings = Settings()
+    read = settings.read_conninfo() or ""
+    assert "host=reader.example" in read and "user=rates_api" in read and "s3cret" in read
+    assert "host=writer.example" in (settings.conninfo() or "")
+    assert settings.ecs_agent_uri == "http://169.254.170.2/api/task"
+    monkeypatch.delenv("RATES_READ_DB_HOST")
+    assert Settings().read_conninfo() is None

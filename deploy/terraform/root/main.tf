@@ -19,8 +19,12 @@ locals {
   name = "${var.project}-${var.environment}"
 
   batch_bucket_name = "${local.name}-batches-${data.aws_caller_identity.current.account_id}"
-  batch_prefix      = "batches/"
+  batch_prefix      = "batches/"  # API uploads, registered by the API
+  drop_prefix       = "incoming/" # batches dropped from outside, registered by the ingest Lambda
   import_prefix     = "imports/"
+
+  # Custom metrics and their alarms carry the environment: copies in one account stay apart.
+  metric_dimensions = { Environment = var.environment }
 }
 
 module "network" {
@@ -42,10 +46,12 @@ module "database" {
   name                        = local.name
   subnet_ids                  = module.network.database_subnet_ids
   security_group_id           = module.network.database_security_group_id
+  serverless                  = var.db_serverless
   instance_class              = var.db_instance_class
-  allocated_storage_gib       = var.db_allocated_storage_gib
-  max_allocated_storage_gib   = var.db_max_allocated_storage_gib
-  multi_az                    = var.db_multi_az
+  serverless_min_acu          = var.db_min_acu
+  serverless_max_acu          = var.db_max_acu
+  reader_min_count            = var.db_reader_min_count
+  reader_max_count            = var.db_reader_max_count
   deletion_protection         = var.db_deletion_protection
   backup_retention_days       = var.db_backup_retention_days
   log_retention_days          = var.log_retention_days
@@ -67,6 +73,7 @@ module "service" {
   }
 
   db_host           = module.database.address
+  read_db_host      = module.database.reader_address
   db_port           = module.database.port
   db_name           = module.database.db_name
   master_username   = module.database.master_username
@@ -89,6 +96,7 @@ module "service" {
   worker_max_count            = var.worker_max_count
   worker_capacity_provider    = var.worker_capacity_provider
   scale_to_zero_out_of_hours  = var.scale_to_zero_out_of_hours
+  queue_metric_dimensions     = local.metric_dimensions
   log_retention_days          = var.log_retention_days
   secret_recovery_window_days = var.secret_recovery_window_days
   force_destroy               = var.allow_destroy
@@ -100,7 +108,9 @@ module "ingestion" {
   name                     = local.name
   bucket_name              = local.batch_bucket_name
   batch_prefix             = local.batch_prefix
+  drop_prefix              = local.drop_prefix
   import_prefix            = local.import_prefix
+  environment              = var.environment
   logs_bucket_id           = module.network.logs_bucket_id
   image_uri                = "${module.service.repository_url}:${var.image_tag}"
   private_subnet_ids       = module.network.private_subnet_ids
@@ -126,17 +136,18 @@ module "ingestion" {
 module "monitoring" {
   source = "../modules/monitoring"
 
-  name                   = local.name
-  alarm_email            = var.alarm_email
-  alb_arn_suffix         = module.network.alb_arn_suffix
-  db_instance_identifier = module.database.instance_identifier
-  ecs_cluster_name       = module.service.cluster_name
+  name                  = local.name
+  alarm_email           = var.alarm_email
+  alb_arn_suffix        = module.network.alb_arn_suffix
+  db_cluster_identifier = module.database.cluster_identifier
+  ecs_cluster_name      = module.service.cluster_name
   ecs_service_names = {
     api    = module.service.api_service_name
     worker = module.service.worker_service_name
   }
-  dlq_name            = module.ingestion.dlq_name
-  rds_max_connections = var.db_max_connections_alarm
+  dlq_name                = module.ingestion.dlq_name
+  queue_metric_dimensions = local.metric_dimensions
+  rds_max_connections     = var.db_max_connections_alarm
 }
 
 module "pipeline" {

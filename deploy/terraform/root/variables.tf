@@ -50,24 +50,34 @@ variable "alb_deletion_protection" {
 
 # --- Database --------------------------------------------------------------------------------------
 
+variable "db_serverless" {
+  type        = bool
+  description = "Aurora Serverless v2 instances (dev/staging) instead of provisioned db_instance_class ones (prod)."
+}
+
 variable "db_instance_class" {
   type        = string
-  description = "RDS instance class."
+  description = "Aurora instance class of the writer and readers when not serverless."
 }
 
-variable "db_allocated_storage_gib" {
+variable "db_min_acu" {
   type        = number
-  description = "Initial database storage, in GiB."
+  description = "Serverless v2 minimum capacity in ACUs (what an idle copy costs)."
 }
 
-variable "db_max_allocated_storage_gib" {
+variable "db_max_acu" {
   type        = number
-  description = "Storage autoscaling limit, in GiB."
+  description = "Serverless v2 maximum capacity in ACUs."
 }
 
-variable "db_multi_az" {
-  type        = bool
-  description = "Multi-AZ standby (prod)."
+variable "db_reader_min_count" {
+  type        = number
+  description = "Aurora readers always kept (prod: at least 1, in another AZ, the failover target)."
+}
+
+variable "db_reader_max_count" {
+  type        = number
+  description = "Aurora readers at most; readers between the minimum and this scale on their CPU."
 }
 
 variable "db_deletion_protection" {

@@ -1,14 +1,10 @@
 terraform {
-  required_version = ">= 1.10" # S3 backend native locking (use_lockfile)
+  required_version = ">= 1.11" # write-only secret values; S3 backend native locking
 
   required_providers {
     aws = {
       source  = "hashicorp/aws"
-      version = "~> 5.40"
-    }
-    random = {
-      source  = "hashicorp/random"
-      version = "~> 3.6"
+      version = "~> 5.100"
     }
   }
 }

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from rates.api.errors import error_response, json_response
-from rates.api.schemas import ERROR_RESPONSES, HealthResponse
+from rates.api.schemas import ERROR_RESPONSES, HealthResponse, ReadinessResponse
 from rates.errors import DatabaseUnavailable, RatesError
 from rates.observability import metrics
 
@@ -18,6 +18,14 @@ router = APIRouter(tags=["health"])
 # pool would hold it for the whole pool timeout (RATES_DB_POOL_TIMEOUT_S), and a query on a
 # connection to a partitioned host would hang; the bound covers both.
 READINESS_TIMEOUT_S = 0.5
+# How far the database /rates reads from is behind the writer: NULL on the writer, 0 when the
+# replica has replayed all it received, else the age of the last transaction it replayed.
+REPLICA_LAG = """
+SELECT CASE WHEN NOT pg_is_in_recovery() THEN NULL
+            WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
+            ELSE extract(epoch FROM clock_timestamp() - pg_last_xact_replay_timestamp())
+       END::float8
+"""
 
 
 @router.get("/healthz", response_model=HealthResponse)
@@ -31,9 +39,11 @@ class ShuttingDown(RatesError):
     code = "shutting_down"
 
 
-@router.get("/readyz", response_model=HealthResponse, responses={503: ERROR_RESPONSES[503]})
+@router.get("/readyz", response_model=ReadinessResponse, responses={503: ERROR_RESPONSES[503]})
 async def readyz(request: Request) -> Response:
-    """Ready when the database answers within half a second and shutdown has not begun."""
+    """Ready when the database answers within half a second and shutdown has not begun; says
+    how far a read replica lags. For deploy gates and monitoring: the load balancer checks
+    /healthz, so a database failover does not make every task unhealthy at once."""
     if request.app.state.shutting_down:
         return error_response(ShuttingDown("the server is shutting down"))
     try:
@@ -41,12 +51,12 @@ async def readyz(request: Request) -> Response:
             asyncio.timeout(READINESS_TIMEOUT_S),
             request.app.state.pool.connection() as conn,
         ):
-            await conn.execute("SELECT 1")
+            row = await (await conn.execute(REPLICA_LAG)).fetchone()
     except Exception:
         metrics.READINESS_OK.set(0)
         return error_response(DatabaseUnavailable("the database is unavailable"))
     metrics.READINESS_OK.set(1)
-    return json_response({"status": "ready"})
+    return json_response({"status": "ready", "replica_lag_s": row[0] if row else None})
 
 
 @router.get("/metrics", include_in_schema=False)

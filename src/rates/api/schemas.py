@@ -32,6 +32,14 @@ class HealthResponse(BaseModel):
     status: str
 
 
+class ReadinessResponse(HealthResponse):
+    replica_lag_s: float | None = Field(
+        default=None,
+        description="Seconds the database /rates reads from lags behind the writer; null when "
+        "it is the writer itself",
+    )
+
+
 def error_responses(**described: str) -> dict[int | str, dict[str, Any]]:
     """OpenAPI entries for error statuses, e.g. ``error_responses(e404="No such batch")``."""
     return {

@@ -61,9 +61,10 @@ def connect(
 
 
 def create_pool(settings: Settings) -> AsyncConnectionPool[psycopg.AsyncConnection[Any]]:
-    """The API's pool; it is opened by the app's lifespan, not here."""
+    """The API's pool for /rates and readiness: on the read replica when one is configured
+    (reads scale there; batch views stay on the writer). Opened by the app's lifespan."""
     return AsyncConnectionPool(
-        require_conninfo(settings),
+        settings.read_conninfo() or require_conninfo(settings),
         min_size=settings.db_pool_min_size,
         max_size=settings.db_pool_max_size,
         timeout=settings.db_pool_timeout_s,

@@ -1,8 +1,15 @@
 """Versioned migrations: numbered ``.sql`` files applied once each, in order, each in its own
-transaction, under an advisory lock so concurrent deploy tasks cannot race."""
+transaction, under an advisory lock so concurrent deploy tasks cannot race.
+
+Each migration runs with a ``lock_timeout``: a DDL statement queued behind a long COPY would
+otherwise hold its place in the lock queue and block every API read behind it. A migration
+that cannot get its locks in time rolls back and is retried after a pause, a few times, before
+the deploy gives up (the old code keeps serving meanwhile). A ``statement_timeout`` bounds the
+rest."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -11,6 +18,16 @@ import psycopg
 
 # Any constant shared by every migrator works; this one spells "rates" in ASCII.
 _MIGRATION_LOCK_ID = 0x7261746573
+
+
+@dataclass(frozen=True)
+class MigrationLimits:
+    """How long a migration may wait for a lock and run, and how often it is retried."""
+
+    lock_timeout_ms: int = 2_000
+    statement_timeout_ms: int = 600_000
+    attempts: int = 5
+    retry_pause_s: float = 3.0
 
 
 @dataclass(frozen=True)
@@ -33,7 +50,9 @@ def available_migrations() -> list[Migration]:
     return sorted(migrations, key=lambda migration: migration.version)
 
 
-def migrate(conn: psycopg.Connection[Any]) -> list[Migration]:
+def migrate(
+    conn: psycopg.Connection[Any], limits: MigrationLimits = MigrationLimits()
+) -> list[Migration]:
     """Applies the pending migrations and returns them; a no-op when the schema is current."""
     conn.autocommit = True
     conn.execute("SELECT pg_advisory_lock(%s)", [_MIGRATION_LOCK_ID])
@@ -50,12 +69,28 @@ def migrate(conn: psycopg.Connection[Any]) -> list[Migration]:
         applied = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
         pending = [m for m in available_migrations() if m.version not in applied]
         for migration in pending:
+            _apply(conn, migration, limits)
+        return pending
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(%s)", [_MIGRATION_LOCK_ID])
+
+
+def _apply(conn: psycopg.Connection[Any], migration: Migration, limits: MigrationLimits) -> None:
+    for attempt in range(1, limits.attempts + 1):
+        try:
             with conn.transaction():
+                conn.execute(
+                    "SELECT set_config('lock_timeout', %s, true),"
+                    " set_config('statement_timeout', %s, true)",
+                    [f"{limits.lock_timeout_ms}ms", f"{limits.statement_timeout_ms}ms"],
+                )
                 conn.execute(migration.sql.encode())
                 conn.execute(
                     "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
                     [migration.version, migration.name],
                 )
-        return pending
-    finally:
-        conn.execute("SELECT pg_advisory_unlock(%s)", [_MIGRATION_LOCK_ID])
+            return
+        except psycopg.errors.LockNotAvailable:
+            if attempt == limits.attempts:
+                raise
+            time.sleep(limits.retry_pause_s)

@@ -54,10 +54,17 @@ REGISTER = """
 INSERT INTO batches (format, compression, storage_uri, sha256, bytes, source, idempotency_key)
 VALUES (%(format)s, %(compression)s, %(storage_uri)s, %(sha256)s, %(bytes)s, %(source)s,
         %(idempotency_key)s)
-ON CONFLICT (idempotency_key) DO NOTHING
+ON CONFLICT DO NOTHING  -- a known idempotency key, or a stored object that has its batch
 RETURNING id
 """
 BY_IDEMPOTENCY_KEY = "SELECT id, sha256 FROM batches WHERE idempotency_key = %s"
+# The batch a registration collided with: by its idempotency key first, else by its object.
+BY_KEY_OR_OBJECT = """
+SELECT id, sha256 FROM batches
+WHERE idempotency_key = %(idempotency_key)s OR storage_uri = %(storage_uri)s
+ORDER BY (idempotency_key = %(idempotency_key)s) IS TRUE DESC
+LIMIT 1
+"""
 NOTIFY = "SELECT pg_notify(%s, %s::text)"
 
 # True while a worker holds batch b's advisory lock, i.e. applies it right now.
@@ -281,14 +288,15 @@ def register(conn: psycopg.Connection[Any], batch: NewBatch) -> Registration:
     """Records a stored payload as a queued batch and wakes the workers.
 
     With an idempotency key already used: the same payload (same sha256, or same key for
-    objects whose hash is not known yet) returns the existing batch; another payload is 409."""
+    objects whose hash is not known yet) returns the existing batch; another payload is 409.
+    A stored object that already has its batch returns that batch."""
     params = batch.__dict__
     with conn.transaction():
         row = conn.execute(REGISTER, params).fetchone()
         if row is not None:
             conn.execute(NOTIFY, [NOTIFY_CHANNEL, row[0]])
             return Registration(row[0], created=True)
-        existing = conn.execute(BY_IDEMPOTENCY_KEY, [batch.idempotency_key]).fetchone()
+        existing = conn.execute(BY_KEY_OR_OBJECT, params).fetchone()
     assert existing is not None
     return Registration(_same_payload_or_conflict(existing, batch.sha256), created=False)
 

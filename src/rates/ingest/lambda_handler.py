@@ -1,9 +1,10 @@
 """AWS Lambda entry points (the same image as the service, run by awslambdaric).
 
-``handle``: S3 "object created" events -> one queued batch per object, idempotent on bucket,
-key and ETag, so S3's at-least-once delivery never makes two batches of one upload.
-``report_queue_depth``: publishes the queue's depth and age to CloudWatch, which scales the
-worker service (from zero) on them.
+``handle``: S3 "object created" events -> one queued batch per stored object version: an
+object that already belongs to a batch (redelivered event, an API upload's own object) returns
+that batch, so S3's at-least-once delivery never makes two batches of one upload.
+``report_queue_depth``: publishes the number of queued batches and the oldest one's age to
+CloudWatch, per environment, which scales the worker service (from zero) on them.
 """
 
 from __future__ import annotations
@@ -39,8 +40,10 @@ def handle(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     store = PayloadStore(settings)
     results = []
     with connect(settings, autocommit=True) as conn:
-        for bucket, key in s3_event_objects(event):
-            registration = register_s3_object(conn, store, bucket, key, source="s3-event")
+        for bucket, key, version_id in s3_event_objects(event):
+            registration = register_s3_object(
+                conn, store, bucket, key, source="s3-event", version_id=version_id
+            )
             results.append(
                 {"key": key, "batch_id": registration.id, "created": registration.created}
             )
@@ -50,16 +53,23 @@ def handle(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
 def report_queue_depth(event: Any = None, context: Any = None) -> dict[str, float]:
     settings = lambda_settings()
     with connect(settings, autocommit=True) as conn:
-        queued, processing, oldest_age_s, _ = conn.execute(QUEUE_METRICS).fetchone()  # type: ignore[misc]
-    # Batches being applied count too: the worker service must not scale in under them.
+        queued, _, oldest_age_s, _ = conn.execute(QUEUE_METRICS).fetchone()  # type: ignore[misc]
+    # Only batches waiting: those being applied are kept by their workers' scale-in protection.
     figures = {
-        "IngestQueueDepth": float(queued + processing),
+        "IngestQueuedBatches": float(queued),
         "IngestOldestQueuedAgeSeconds": float(oldest_age_s),
     }
+    # Two copies in one account must not scale each other's workers.
+    dimensions = [{"Name": "Environment", "Value": settings.environment}]
     boto3.client("cloudwatch").put_metric_data(
         Namespace=METRIC_NAMESPACE,
         MetricData=[
-            {"MetricName": name, "Value": value, "Unit": "Count" if "Depth" in name else "Seconds"}
+            {
+                "MetricName": name,
+                "Dimensions": dimensions,
+                "Value": value,
+                "Unit": "Count" if name == "IngestQueuedBatches" else "Seconds",
+            }
             for name, value in figures.items()
         ],
     )

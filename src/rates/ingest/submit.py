@@ -92,23 +92,31 @@ def accept_upload(
 
 
 def register_s3_object(
-    conn: psycopg.Connection[Any], store: PayloadStore, bucket: str, key: str, source: str
+    conn: psycopg.Connection[Any],
+    store: PayloadStore,
+    bucket: str,
+    key: str,
+    source: str,
+    version_id: str | None = None,
 ) -> Registration:
-    """Registers an object already in S3; bucket + key + ETag make it idempotent."""
+    """Registers one version of an object already in S3 (the current one without
+    ``version_id``). The batch pins that version, so the worker reads exactly it; an object
+    that already belongs to a batch (an API upload's own object, an event delivered again)
+    returns that batch. Bucket + key + ETag stay the idempotency key, as before."""
     detected = format_of_name(key)
     if detected is None:
         raise UnsupportedFormat(
             f"cannot tell the format of {key!r}: name it .csv, .ndjson or .jsonl (optionally .gz)"
         )
     fmt, compression = detected
-    info = store.head(f"s3://{bucket}/{key}")
+    info = store.head(f"s3://{bucket}/{key}", version_id)
     return register(
         conn,
         NewBatch(
             fmt,
             compression,
             info.uri,
-            None,
+            info.sha256,
             info.bytes,
             source,
             idempotency_key=f"s3://{bucket}/{key}#{info.etag}",
@@ -116,12 +124,19 @@ def register_s3_object(
     )
 
 
-def s3_event_objects(event: dict[str, Any]) -> list[tuple[str, str]]:
-    """(bucket, key) of each ObjectCreated record; keys in events are URL-encoded."""
+def s3_event_objects(event: dict[str, Any]) -> list[tuple[str, str, str | None]]:
+    """(bucket, key, version id or None) of each ObjectCreated record; keys in events are
+    URL-encoded."""
     objects = []
     for record in event.get("Records", []):
         if not str(record.get("eventName", "")).startswith("ObjectCreated"):
             continue
         s3 = record["s3"]
-        objects.append((s3["bucket"]["name"], unquote_plus(s3["object"]["key"])))
+        objects.append(
+            (
+                s3["bucket"]["name"],
+                unquote_plus(s3["object"]["key"]),
+                s3["object"].get("versionId") or None,
+            )
+        )
     return objects

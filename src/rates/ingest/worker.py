@@ -32,6 +32,7 @@ from rates.ingest.formats import (
     decompressed,
     plain_csv_copy_data,
 )
+from rates.ingest.task_protection import TaskProtection
 from rates.observability import metrics
 from rates.settings import Settings
 from rates.storage import PayloadStore
@@ -79,6 +80,17 @@ class _HashingReader:
         return chunk
 
 
+def payload_changed(batch: ClaimedBatch, sha256: str) -> Any:
+    """The report of a batch whose stored payload no longer hashes to what was registered."""
+    return sql.as_json(
+        {
+            "message": f"the stored payload's sha256 is {sha256}, not the {batch.sha256} "
+            "registered when it was accepted: it changed in storage, so it is not applied",
+            "storage_uri": batch.storage_uri,
+        }
+    )
+
+
 def iter_lines(stream: Any, chunk_bytes: int = 1 << 20) -> Iterator[bytes]:
     """Lines without their terminators (LF or CRLF), read in large chunks."""
     pending = b""
@@ -106,6 +118,7 @@ class Worker:
         self.settings = settings
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
         self.store = PayloadStore(settings)
+        self.protection = TaskProtection(settings.ecs_agent_uri, settings.worker_protection_minutes)
         self._stop_requested_at: float | None = None
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -150,6 +163,7 @@ class Worker:
                         outcome = self.process_one(work, side)
                         if outcome is not None:
                             handled += 1
+                            self.protection.release()  # the batch has ended
                             if once:
                                 return handled
                             continue
@@ -157,6 +171,7 @@ class Worker:
                             return handled
                         self._wait_for_work(side)
             except psycopg.OperationalError as exc:
+                self.protection.release()  # the batch, if any, rolled back with the connection
                 metrics.DB_UP.set(0)
                 metrics.WORKER_BUSY.set(0)
                 log.warning("database_unreachable", error=str(exc).strip(), retry_in_s=backoff_s)
@@ -218,6 +233,7 @@ class Worker:
             return None
         batch = ClaimedBatch(*row)
         work.execute(sql.MARK_PROCESSING, [sql.BATCH_LOCK_SPACE, batch.id])
+        self.protection.protect()  # until the batch ends: no scale-in or deploy stops it
         bound = log.bind(batch_id=batch.id, worker=self.name)
         side.execute(sql.CLOSE_ABANDONED_ATTEMPTS, [batch.id])
         counted = side.execute(sql.COUNTED_ATTEMPTS, [batch.id]).fetchone()[0]  # type: ignore[index]
@@ -290,6 +306,12 @@ class Worker:
         if loaded is None:
             loaded = self._load_row_by_row(work, batch, ports)
         report, sha256 = loaded
+        if batch.sha256 not in (None, sha256):  # the stored bytes are not those accepted
+            work.execute(UNDO_ROWS)
+            work.execute(
+                sql.MARK_FAILED, {"id": batch.id, "report": payload_changed(batch, sha256)}
+            )
+            return Outcome(batch.id, "failed")
         timings["load"] = round(time.perf_counter() - started, 3)
         self._check_deadline()
         metrics.BATCH_DURATION.labels("load").observe(timings["load"])

@@ -9,13 +9,15 @@ certificate_arn         = null # plain HTTP on the ALB; set an ACM ARN to switch
 require_https           = false
 alb_deletion_protection = false
 
-db_instance_class            = "db.t4g.micro"
-db_allocated_storage_gib     = 20
-db_max_allocated_storage_gib = 50
-db_multi_az                  = false
-db_deletion_protection       = false
-db_backup_retention_days     = 1
-db_max_connections_alarm     = 60 # db.t4g.micro allows ~80
+db_serverless            = true
+db_instance_class        = "db.r7g.large" # used only if db_serverless = false
+db_min_acu               = 0.5
+db_max_acu               = 2
+db_reader_min_count      = 0
+db_reader_max_count      = 0
+db_deletion_protection   = false
+db_backup_retention_days = 1
+db_max_connections_alarm = 150 # Serverless v2 up to 2 ACUs allows ~190
 
 image_tag                  = "bootstrap" # see README "First apply"; the pipeline deploys newer tags
 api_cpu                    = 256

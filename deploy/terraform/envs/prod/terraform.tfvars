@@ -9,13 +9,15 @@ certificate_arn         = null # REQUIRED: an ACM certificate ARN in eu-west-1 (
 require_https           = true
 alb_deletion_protection = true
 
-db_instance_class            = "db.m7g.large"
-db_allocated_storage_gib     = 100
-db_max_allocated_storage_gib = 1000
-db_multi_az                  = true
-db_deletion_protection       = true
-db_backup_retention_days     = 30
-db_max_connections_alarm     = 600 # db.m7g.large allows ~900
+db_serverless            = false
+db_instance_class        = "db.r7g.large"
+db_min_acu               = 0.5
+db_max_acu               = 4
+db_reader_min_count      = 1
+db_reader_max_count      = 4
+db_deletion_protection   = true
+db_backup_retention_days = 30
+db_max_connections_alarm = 1200 # db.r7g.large allows ~1,800 (memory / 9.5 MB)
 
 image_tag                  = "bootstrap"
 api_cpu                    = 1024

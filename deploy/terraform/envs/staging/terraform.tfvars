@@ -9,13 +9,15 @@ certificate_arn         = null # REQUIRED: an ACM certificate ARN in eu-west-1 (
 require_https           = true
 alb_deletion_protection = false
 
-db_instance_class            = "db.t4g.micro"
-db_allocated_storage_gib     = 20
-db_max_allocated_storage_gib = 100
-db_multi_az                  = false
-db_deletion_protection       = false
-db_backup_retention_days     = 7
-db_max_connections_alarm     = 60
+db_serverless            = true
+db_instance_class        = "db.r7g.large" # used only if db_serverless = false
+db_min_acu               = 0.5
+db_max_acu               = 4
+db_reader_min_count      = 0
+db_reader_max_count      = 0
+db_deletion_protection   = false
+db_backup_retention_days = 7
+db_max_connections_alarm = 500 # Serverless v2 up to 4 ACUs allows ~800
 
 image_tag                  = "bootstrap"
 api_cpu                    = 256

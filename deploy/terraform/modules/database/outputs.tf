@@ -1,31 +1,36 @@
-output "instance_identifier" {
-  description = "RDS instance identifier, the DBInstanceIdentifier dimension of its CloudWatch metrics."
-  value       = aws_db_instance.this.identifier
+output "cluster_identifier" {
+  description = "Aurora cluster identifier, the DBClusterIdentifier dimension of its CloudWatch metrics."
+  value       = aws_rds_cluster.this.cluster_identifier
 }
 
 output "address" {
-  description = "Host name of the database (RATES_DB_HOST)."
-  value       = aws_db_instance.this.address
+  description = "Writer endpoint of the cluster (RATES_DB_HOST): ingestion, batch views, migrations."
+  value       = aws_rds_cluster.this.endpoint
+}
+
+output "reader_address" {
+  description = "Reader endpoint of the cluster (RATES_READ_DB_HOST): the rates query; it resolves to the writer while the cluster has no reader."
+  value       = aws_rds_cluster.this.reader_endpoint
 }
 
 output "port" {
   description = "Port of the database (RATES_DB_PORT)."
-  value       = aws_db_instance.this.port
+  value       = aws_rds_cluster.this.port
 }
 
 output "db_name" {
   description = "Name of the application database (RATES_DB_NAME)."
-  value       = aws_db_instance.this.db_name
+  value       = aws_rds_cluster.this.database_name
 }
 
 output "master_username" {
   description = "Master user name, used only by the migrate and import one-off tasks."
-  value       = aws_db_instance.this.username
+  value       = aws_rds_cluster.this.master_username
 }
 
 output "master_secret_arn" {
   description = "ARN of the RDS-managed Secrets Manager secret with the master password (JSON key \"password\")."
-  value       = aws_db_instance.this.master_user_secret[0].secret_arn
+  value       = aws_rds_cluster.this.master_user_secret[0].secret_arn
 }
 
 output "login_secret_arns" {

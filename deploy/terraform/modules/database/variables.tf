@@ -15,34 +15,57 @@ variable "security_group_id" {
 
 variable "engine_version" {
   type        = string
-  description = "PostgreSQL version; a major version (\"15\") lets RDS apply minor upgrades."
-  default     = "15"
+  description = "Aurora PostgreSQL version (minor upgrades are applied automatically in the maintenance window)."
+  default     = "16.6"
 }
 
 variable "parameter_group_family" {
   type        = string
-  description = "DB parameter group family matching engine_version."
-  default     = "postgres15"
+  description = "Cluster parameter group family matching engine_version."
+  default     = "aurora-postgresql16"
+}
+
+variable "serverless" {
+  type        = bool
+  description = "Serverless v2 instances (dev/staging: capacity follows load down to serverless_min_acu) instead of provisioned instance_class ones (prod)."
 }
 
 variable "instance_class" {
   type        = string
-  description = "RDS instance class, e.g. db.t4g.micro (dev) or db.m7g.large (prod)."
+  description = "Instance class of the writer and readers when not serverless, e.g. db.r7g.large."
 }
 
-variable "allocated_storage_gib" {
+variable "serverless_min_acu" {
   type        = number
-  description = "Initial gp3 storage, in GiB."
+  description = "Serverless v2 minimum capacity in ACUs (0.5 ACU ~ 1 GiB of memory): what an idle copy costs."
+  default     = 0.5
 }
 
-variable "max_allocated_storage_gib" {
+variable "serverless_max_acu" {
   type        = number
-  description = "Upper bound for storage autoscaling, in GiB (must exceed allocated_storage_gib)."
+  description = "Serverless v2 maximum capacity in ACUs."
+  default     = 4
 }
 
-variable "multi_az" {
-  type        = bool
-  description = "Synchronous standby in a second AZ (true in prod)."
+variable "reader_min_count" {
+  type        = number
+  description = "Readers Terraform keeps (prod: at least 1, the Multi-AZ failover target; 0 runs the writer alone)."
+}
+
+variable "reader_max_count" {
+  type        = number
+  description = "Upper bound of readers; above reader_min_count, Application Auto Scaling adds readers on their average CPU."
+
+  validation {
+    condition     = var.reader_max_count <= 15
+    error_message = "An Aurora cluster has at most 15 readers."
+  }
+}
+
+variable "reader_cpu_target_percent" {
+  type        = number
+  description = "Average reader CPU, in percent, that reader autoscaling keeps."
+  default     = 60
 }
 
 variable "deletion_protection" {
@@ -82,6 +105,12 @@ variable "master_username" {
   type        = string
   description = "Master user; only the migrate/import one-off tasks log in as it. Its password is managed by RDS in Secrets Manager."
   default     = "rates_admin"
+}
+
+variable "login_password_version" {
+  type        = number
+  description = "Version of the LOGIN roles' write-only passwords; raise it to write new ones (then run the migrate task)."
+  default     = 1
 }
 
 variable "app_login_roles" {

@@ -21,6 +21,7 @@ locals {
     RATES_DB_PASSWORD_SECRET_ARN = var.worker_db_secret_arn # an ARN, not the password: read at start-up
     RATES_STORAGE_S3_BUCKET      = var.bucket_name
     RATES_STORAGE_S3_PREFIX      = var.batch_prefix
+    RATES_ENVIRONMENT            = var.environment # the Environment dimension of the queue metrics
     RATES_LOG_FORMAT             = "json"
   }
 }
@@ -123,6 +124,19 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
   }
 
   rule {
+    id     = "expire-dropped-batches"
+    status = "Enabled"
+
+    filter {
+      prefix = var.drop_prefix
+    }
+
+    expiration {
+      days = var.batch_expiration_days
+    }
+  }
+
+  rule {
     id     = "purge-old-versions"
     status = "Enabled"
 
@@ -180,8 +194,9 @@ resource "aws_s3_bucket_policy" "this" {
 
 data "aws_iam_policy_document" "writer" {
   statement {
-    sid       = "PutBatches"
-    actions   = ["s3:PutObject"]
+    sid = "PutBatches"
+    # Get*: the API reads back the version it stored (HEAD) and pins it in the batch.
+    actions   = ["s3:PutObject", "s3:GetObject", "s3:GetObjectVersion"]
     resources = ["${aws_s3_bucket.this.arn}/${var.batch_prefix}*"]
   }
 
@@ -201,7 +216,7 @@ data "aws_iam_policy_document" "writer" {
 data "aws_iam_policy_document" "reader" {
   statement {
     sid       = "GetObjects"
-    actions   = ["s3:GetObject"]
+    actions   = ["s3:GetObject", "s3:GetObjectVersion"] # a batch reads the version it pinned
     resources = ["${aws_s3_bucket.this.arn}/*"]
   }
 
@@ -309,8 +324,8 @@ data "aws_iam_policy_document" "lambda" {
 
   statement {
     sid       = "ReadBatches"
-    actions   = ["s3:GetObject"]
-    resources = ["${aws_s3_bucket.this.arn}/${var.batch_prefix}*"]
+    actions   = ["s3:GetObject", "s3:GetObjectVersion"] # HEAD of the version an event names
+    resources = ["${aws_s3_bucket.this.arn}/${var.drop_prefix}*"]
   }
 
   statement {
@@ -420,7 +435,8 @@ resource "aws_lambda_function_event_invoke_config" "this" {
   maximum_event_age_in_seconds = 3600
 }
 
-# Object created under batch_prefix -> ingest function.
+# Object created under drop_prefix -> ingest function. Only there: the API registers its own
+# uploads (batch_prefix) itself, and an event for them would only find the same batch again.
 resource "aws_lambda_permission" "s3" {
   statement_id   = "AllowBatchBucket"
   action         = "lambda:InvokeFunction"
@@ -436,13 +452,13 @@ resource "aws_s3_bucket_notification" "this" {
   lambda_function {
     lambda_function_arn = aws_lambda_function.this["ingest"].arn
     events              = ["s3:ObjectCreated:*"]
-    filter_prefix       = var.batch_prefix
+    filter_prefix       = var.drop_prefix
   }
 
   depends_on = [aws_lambda_permission.s3]
 }
 
-# Every minute -> queue-depth function (publishes IngestQueueDepth and IngestOldestQueuedAgeSeconds).
+# Every minute -> queue-depth function (publishes IngestQueuedBatches and IngestOldestQueuedAgeSeconds).
 resource "aws_cloudwatch_event_rule" "queue_depth" {
   name                = "${var.name}-queue-depth"
   description         = "Publish the ingestion queue depth every minute (drives worker scaling)"

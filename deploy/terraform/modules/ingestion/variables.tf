@@ -10,8 +10,19 @@ variable "bucket_name" {
 
 variable "batch_prefix" {
   type        = string
-  description = "Key prefix of ingestion batches; objects created under it trigger the ingest Lambda."
+  description = "Key prefix of batches uploaded through the API (registered by the API itself; no Lambda trigger)."
   default     = "batches/"
+}
+
+variable "drop_prefix" {
+  type        = string
+  description = "Key prefix where batches are dropped from outside; objects created under it, and only there, trigger the ingest Lambda."
+  default     = "incoming/"
+}
+
+variable "environment" {
+  type        = string
+  description = "Environment name, the Environment dimension of the queue metrics (copies in one account must not scale each other)."
 }
 
 variable "import_prefix" {
@@ -96,7 +107,7 @@ variable "lambda_timeout_s" {
 
 variable "queue_metric_namespace" {
   type        = string
-  description = "CloudWatch namespace the functions may publish metrics to (IngestQueueDepth, IngestOldestQueuedAgeSeconds)."
+  description = "CloudWatch namespace the functions may publish metrics to (IngestQueuedBatches, IngestOldestQueuedAgeSeconds)."
   default     = "Rates"
 }
 

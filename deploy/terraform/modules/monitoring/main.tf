@@ -201,10 +201,10 @@ resource "aws_cloudwatch_metric_alarm" "ingest_dead_letters" {
 
 resource "aws_cloudwatch_metric_alarm" "rds_cpu" {
   alarm_name          = "${var.name}-db-cpu"
-  alarm_description   = "Database CPU above ${var.rds_cpu_percent}% for 15 minutes."
+  alarm_description   = "Writer CPU above ${var.rds_cpu_percent}% for 15 minutes (readers scale by themselves)."
   namespace           = "AWS/RDS"
   metric_name         = "CPUUtilization"
-  dimensions          = { DBInstanceIdentifier = var.db_instance_identifier }
+  dimensions          = { DBClusterIdentifier = var.db_cluster_identifier, Role = "WRITER" }
   statistic           = "Average"
   period              = 300
   evaluation_periods  = 3
@@ -216,18 +216,19 @@ resource "aws_cloudwatch_metric_alarm" "rds_cpu" {
   ok_actions          = local.actions
 }
 
-resource "aws_cloudwatch_metric_alarm" "rds_free_storage" {
-  alarm_name          = "${var.name}-db-free-storage"
-  alarm_description   = "Less than ${var.rds_free_storage_min_gib} GiB of database storage free (autoscaling at its maximum?)."
+# Aurora storage grows by itself; what can hurt readers is lag: /rates reads the reader endpoint.
+resource "aws_cloudwatch_metric_alarm" "rds_replica_lag" {
+  alarm_name          = "${var.name}-db-replica-lag"
+  alarm_description   = "A reader lags the writer by more than ${var.replica_lag_max_ms} ms for 5 minutes: /rates answers from stale data."
   namespace           = "AWS/RDS"
-  metric_name         = "FreeStorageSpace"
-  dimensions          = { DBInstanceIdentifier = var.db_instance_identifier }
-  statistic           = "Minimum"
-  period              = 300
-  evaluation_periods  = 1
-  threshold           = var.rds_free_storage_min_gib * 1024 * 1024 * 1024
-  comparison_operator = "LessThanThreshold"
-  treat_missing_data  = "missing"
+  metric_name         = "AuroraReplicaLagMaximum"
+  dimensions          = { DBClusterIdentifier = var.db_cluster_identifier }
+  statistic           = "Maximum"
+  period              = 60
+  evaluation_periods  = 5
+  threshold           = var.replica_lag_max_ms
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching" # no reader, no lag
   actions_enabled     = true
   alarm_actions       = local.actions
   ok_actions          = local.actions
@@ -238,7 +239,7 @@ resource "aws_cloudwatch_metric_alarm" "rds_connections" {
   alarm_description   = "More than ${var.rds_max_connections} database connections (pools of too many tasks?)."
   namespace           = "AWS/RDS"
   metric_name         = "DatabaseConnections"
-  dimensions          = { DBInstanceIdentifier = var.db_instance_identifier }
+  dimensions          = { DBClusterIdentifier = var.db_cluster_identifier }
   statistic           = "Maximum"
   period              = 60
   evaluation_periods  = 5

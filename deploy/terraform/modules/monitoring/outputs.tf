@@ -20,7 +20,7 @@ output "alarm_arns" {
       ingest_queue_age    = aws_cloudwatch_metric_alarm.ingest_queue_age.arn
       ingest_dead_letters = aws_cloudwatch_metric_alarm.ingest_dead_letters.arn
       db_cpu              = aws_cloudwatch_metric_alarm.rds_cpu.arn
-      db_free_storage     = aws_cloudwatch_metric_alarm.rds_free_storage.arn
+      db_replica_lag      = aws_cloudwatch_metric_alarm.rds_replica_lag.arn
       db_connections      = aws_cloudwatch_metric_alarm.rds_connections.arn
     },
     { for key, alarm in aws_cloudwatch_metric_alarm.ecs_running_tasks_low : "${key}_running_tasks_low" => alarm.arn },

@@ -14,9 +14,9 @@ variable "alb_arn_suffix" {
   description = "ARN suffix of the ALB (LoadBalancer dimension)."
 }
 
-variable "db_instance_identifier" {
+variable "db_cluster_identifier" {
   type        = string
-  description = "RDS instance identifier (DBInstanceIdentifier dimension)."
+  description = "Aurora cluster identifier (DBClusterIdentifier dimension)."
 }
 
 variable "ecs_cluster_name" {
@@ -42,8 +42,7 @@ variable "queue_metric_namespace" {
 
 variable "queue_metric_dimensions" {
   type        = map(string)
-  description = "Dimensions of the queue metrics as the app publishes them (empty: none)."
-  default     = {}
+  description = "Dimensions of the queue metrics as the app publishes them ({ Environment = <env> })."
 }
 
 variable "alb_5xx_percent" {
@@ -76,10 +75,10 @@ variable "rds_cpu_percent" {
   default     = 80
 }
 
-variable "rds_free_storage_min_gib" {
+variable "replica_lag_max_ms" {
   type        = number
-  description = "Alarm when free database storage drops below this many GiB."
-  default     = 5
+  description = "Alarm when an Aurora reader lags the writer by more than this many milliseconds."
+  default     = 5000
 }
 
 variable "rds_max_connections" {

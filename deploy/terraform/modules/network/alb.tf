@@ -169,6 +169,41 @@ resource "aws_lb_listener" "test_http" {
   }
 }
 
+# /metrics is for scrapers inside the VPC, never for the internet: every listener answers it
+# 404 itself instead of forwarding (a rule, so CodeDeploy's switch of the default action keeps it).
+locals {
+  listeners = local.https ? {
+    prod = aws_lb_listener.https[0].arn
+    test = aws_lb_listener.test_https[0].arn
+    } : {
+    prod = aws_lb_listener.http[0].arn
+    test = aws_lb_listener.test_http[0].arn
+  }
+}
+
+resource "aws_lb_listener_rule" "metrics_not_public" {
+  for_each = toset(["prod", "test"])
+
+  listener_arn = local.listeners[each.key]
+  priority     = 1
+
+  condition {
+    path_pattern {
+      values = ["/metrics", "/metrics/*"]
+    }
+  }
+
+  action {
+    type = "fixed-response"
+
+    fixed_response {
+      content_type = "application/json"
+      status_code  = "404"
+      message_body = jsonencode({ error = { code = "not_found", message = "no such path" } })
+    }
+  }
+}
+
 # --- WAF ------------------------------------------------------------------------------------
 
 resource "aws_wafv2_web_acl" "this" {

@@ -58,8 +58,8 @@ variable "app_port" {
 
 variable "health_check_path" {
   type        = string
-  description = "Readiness path the ALB target groups probe (the API turns it 503 while draining)."
-  default     = "/readyz"
+  description = "Liveness path the ALB target groups probe: the process answers, no database call (a database failover must not mark every task unhealthy at once)."
+  default     = "/healthz"
 }
 
 variable "waf_rate_limit_per_5min" {

@@ -1,6 +1,10 @@
 # The API service (CodeDeploy blue/green behind the ALB) and the worker service (scales between 0
-# and worker_max_count on the IngestQueueDepth metric), their autoscaling, and the optional
-# out-of-hours scale-to-zero schedules.
+# and worker_max_count on the IngestQueuedBatches metric: batches waiting, not those being
+# applied), their autoscaling, and the optional out-of-hours scale-to-zero schedules.
+#
+# No batch is stopped by scaling or deploys: a worker sets ECS task scale-in protection while it
+# applies a batch (rates.ingest.task_protection), and ECS neither scales in nor replaces a
+# protected task; it stops it once the batch has ended and the protection is cleared.
 
 resource "aws_ecs_service" "api" {
   name                              = "${var.name}-api"
@@ -52,6 +56,11 @@ resource "aws_ecs_service" "worker" {
   deployment_controller {
     type = "ECS"
   }
+
+  # New workers start before old ones stop; an old worker that is applying a batch is protected,
+  # so the deployment waits for its batch to end before stopping it.
+  deployment_minimum_healthy_percent = 100
+  deployment_maximum_percent         = 200
 
   deployment_circuit_breaker {
     enable   = true
@@ -188,7 +197,7 @@ resource "aws_cloudwatch_metric_alarm" "queue_has_work" {
   alarm_name          = "${var.name}-worker-queue-has-work"
   alarm_description   = "Batches are queued: run workers (step scaling on queue depth)."
   namespace           = var.queue_metric_namespace
-  metric_name         = "IngestQueueDepth"
+  metric_name         = "IngestQueuedBatches"
   dimensions          = var.queue_metric_dimensions
   statistic           = "Maximum"
   period              = 60
@@ -204,7 +213,7 @@ resource "aws_cloudwatch_metric_alarm" "queue_empty" {
   alarm_name          = "${var.name}-worker-queue-empty"
   alarm_description   = "Queue empty for ${var.worker_idle_minutes_before_zero} minutes: scale workers to zero."
   namespace           = var.queue_metric_namespace
-  metric_name         = "IngestQueueDepth"
+  metric_name         = "IngestQueuedBatches"
   dimensions          = var.queue_metric_dimensions
   statistic           = "Maximum"
   period              = 60

@@ -42,6 +42,7 @@ locals {
       stopTimeout            = 30
       environment = concat(local.db_environment, local.app_environment, [
         { name = "RATES_DB_USER", value = "rates_api" },
+        { name = "RATES_READ_DB_HOST", value = var.read_db_host },
         { name = "RATES_WORKERS", value = tostring(var.api_workers) },
       ])
       secrets = [
@@ -49,7 +50,8 @@ locals {
         { name = "RATES_INGEST_TOKENS", valueFrom = "${aws_secretsmanager_secret.ingest_tokens.arn}:tokens::" },
       ]
       healthCheck = {
-        # Liveness only (no database call); the ALB probes /readyz separately.
+        # Liveness only (no database call), like the ALB's check: a database failover must not
+        # make ECS replace every task at once. Readiness (/readyz) is for deploy gates and monitoring.
         command     = ["CMD", "python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:${var.app_port}/healthz', timeout=2)"]
         interval    = 15
         timeout     = 5
@@ -73,9 +75,14 @@ locals {
       entryPoint             = ["rates"]
       command                = ["worker"]
       readonlyRootFilesystem = local.read_only_root
-      stopTimeout            = 120 # finish or roll back the claimed batch on scale-in / Spot interruption
+      # The Fargate maximum. Scale-in and deploys wait for a protected worker's batch to end;
+      # this bounds only what nothing waits for: a Spot interruption or a stop by hand (SIGTERM:
+      # finish within the grace period, else roll back for another worker; then SIGKILL).
+      stopTimeout = 120
       environment = concat(local.db_environment, local.app_environment, [
         { name = "RATES_DB_USER", value = "rates_worker" },
+        { name = "RATES_WORKER_GRACE_PERIOD_S", value = "110" }, # within stopTimeout
+        { name = "RATES_WORKER_PROTECTION_MINUTES", value = tostring(var.worker_protection_minutes) },
       ])
       secrets = [
         { name = "RATES_DB_PASSWORD", valueFrom = "${var.login_secret_arns["rates_worker"]}:password::" },

@@ -44,6 +44,11 @@ variable "db_host" {
   description = "Database host name (RATES_DB_HOST)."
 }
 
+variable "read_db_host" {
+  type        = string
+  description = "Database host of the rates query (RATES_READ_DB_HOST): the Aurora reader endpoint."
+}
+
 variable "db_port" {
   type        = number
   description = "Database port (RATES_DB_PORT)."
@@ -182,6 +187,17 @@ variable "worker_capacity_provider" {
   }
 }
 
+variable "worker_protection_minutes" {
+  type        = number
+  description = "How long a worker's scale-in protection lasts from the claim of a batch (RATES_WORKER_PROTECTION_MINUTES; ECS allows 1-2880); the longest a batch can hold up a scale-in or deploy."
+  default     = 120
+
+  validation {
+    condition     = var.worker_protection_minutes >= 1 && var.worker_protection_minutes <= 2880
+    error_message = "worker_protection_minutes must be 1-2880 (ECS's limit)."
+  }
+}
+
 variable "worker_scale_out_steps" {
   type = list(object({
     queue_depth = number
@@ -209,8 +225,7 @@ variable "queue_metric_namespace" {
 
 variable "queue_metric_dimensions" {
   type        = map(string)
-  description = "Dimensions of the IngestQueueDepth metric as the app publishes it (empty: none, one environment per account)."
-  default     = {}
+  description = "Dimensions of the queue metrics as the app publishes them ({ Environment = <env> }: copies in one account do not scale each other's workers)."
 }
 
 variable "scale_to_zero_out_of_hours" {
