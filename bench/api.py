@@ -1,8 +1,9 @@
 """API benchmark: wrk over many distinct /rates queries vs the same SQL through pgbench.
 
-Starts a private PostgreSQL (default durability settings), loads the sample dump (or a dump
-given with --dump), starts `rates serve`, then for each workload:
-  (a) a few hundred distinct port-pair queries with varied date ranges,
+Starts a private PostgreSQL (stock settings), loads the sample dump (or a dump given with
+--dump), starts `rates serve` with its defaults, then for each workload:
+  (a) 20,000 distinct port-pair queries with varied date ranges (wrk's threads start at
+      different points of the list, so no two hit the same query at once),
   (b) region-to-region queries for January (e.g. china_main -> northern_europe),
 runs wrk for --duration seconds at --connections, and then pgbench -M prepared at the same
 concurrency over the same statements (pgbench takes at most 128 scripts, so it draws from a
@@ -29,7 +30,7 @@ from urllib.parse import urlencode
 
 import psycopg
 
-from bench.stack import API_WORKERS, private_cluster, rates_env, wait_ready
+from bench.stack import private_cluster, rates_env, wait_ready, workers_setting
 from rates.db.dump import load_dump, open_dump
 from rates.db.migrate import migrate
 from rates.devstack import LocalPostgres, find_postgres_bin_dir, free_port
@@ -202,8 +203,10 @@ def main() -> int:
     parser.add_argument("--dump", type=Path, default=DEFAULT_DUMP)
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--workers", type=int, default=API_WORKERS)
-    parser.add_argument("--port-pairs", type=int, default=300)
+    parser.add_argument(
+        "--workers", type=int, default=None, help="API processes (default: rates serve's own)"
+    )
+    parser.add_argument("--port-pairs", type=int, default=20_000)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -221,12 +224,12 @@ def main() -> int:
                     "regions": region_queries(conn, 60, rng),
                 }
             port = free_port()
-            env = rates_env(cluster, RATES_PORT=str(port), RATES_WORKERS=str(args.workers))
+            env = rates_env(cluster, RATES_PORT=str(port), **workers_setting(args.workers))
             server = subprocess.Popen([sys.executable, "-m", "rates", "serve"], env=env)
             base = f"http://127.0.0.1:{port}"
             wait_ready(f"{base}/readyz")
             print(
-                f"cores: {os.cpu_count()}, workers: {args.workers}, "
+                f"cores: {os.cpu_count()}, API workers: {args.workers or 'default'}, "
                 f"connections: {args.connections}, duration: {args.duration}s"
             )
             for name, queries in workloads.items():

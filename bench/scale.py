@@ -34,7 +34,7 @@ import httpx2 as httpx
 import psycopg
 
 from bench.api import run_wrk
-from bench.stack import API_WORKERS, private_cluster, rates_env, wait_ready
+from bench.stack import private_cluster, rates_env, wait_ready, workers_setting
 from rates.db.demo import DemoSpec, generate_demo
 from rates.db.migrate import migrate
 from rates.devstack import free_port
@@ -116,7 +116,9 @@ def main() -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 10_000_000])
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=8)
-    parser.add_argument("--workers", type=int, default=API_WORKERS)
+    parser.add_argument(
+        "--workers", type=int, default=None, help="API processes (default: rates serve's own)"
+    )
     args = parser.parse_args()
     rng = random.Random(7)
     results: dict[tuple[int, str, int], dict] = {}
@@ -132,7 +134,7 @@ def main() -> int:
                 RATES_INGEST_TOKENS=TOKEN,
                 RATES_STORAGE_DIR=str(workdir / "store"),
                 RATES_WORKER_METRICS_PORT="0",
-                RATES_WORKERS=str(args.workers),
+                **workers_setting(args.workers),
             )
             base = f"http://127.0.0.1:{port}"
             print(

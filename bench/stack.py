@@ -15,10 +15,10 @@ import httpx2 as httpx
 
 from rates.devstack import LocalPostgres
 
-# PostgreSQL and the load generator run on the same machine, so the API gets half the cores: on
-# 2 cores a second API process measured lower throughput and a 5-10x p99 (three processes busy
-# on two cores), see the README's performance section.
-API_WORKERS = max(1, (os.cpu_count() or 2) // 2)
+
+def workers_setting(workers: int | None) -> dict[str, str]:
+    """RATES_WORKERS when a benchmark overrides rates serve's default (one per core)."""
+    return {} if workers is None else {"RATES_WORKERS": str(workers)}
 
 
 @contextmanager
