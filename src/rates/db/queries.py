@@ -73,11 +73,17 @@ def rebuild_read_model(conn: psycopg.Connection[Any], rollup_min_ports: int | No
 
 
 def analyze_rates_tables(conn: psycopg.Connection[Any]) -> None:
-    """Refreshes planner statistics and the visibility map, which index-only scans rely on.
+    """Refreshes planner statistics, and the visibility map of the tables the rates query
+    scans index-only. ``prices`` is only analyzed: nothing scans it index-only, and vacuuming
+    millions of fresh rows would take as long as loading them (autovacuum gets to it later).
 
-    VACUUM cannot run in a transaction, so this needs an autocommit connection."""
-    tables = "regions, ports, prices, route_days, routes, port_rollups, region_days"
-    conn.execute(f"VACUUM (ANALYZE) {tables}" if conn.autocommit else f"ANALYZE {tables}")
+    VACUUM cannot run in a transaction, so without autocommit everything is only analyzed."""
+    read_by_queries = "regions, ports, route_days, routes, port_rollups, region_days"
+    if conn.autocommit:
+        conn.execute(f"VACUUM (ANALYZE) {read_by_queries}")
+    else:
+        conn.execute(f"ANALYZE {read_by_queries}")
+    conn.execute("ANALYZE prices")
 
 
 # Login role -> the group role holding its privileges (created by migration 0003).
