@@ -96,6 +96,10 @@ class Settings(BaseSettings):
     storage_s3_endpoint_url: str | None = None
     max_batch_bytes: int = Field(default=2 * 1024**3, ge=1)
     max_reported_errors: int = Field(default=100, ge=1)
+    # Limits on what a payload holds once decompressed: past either, the batch is rejected
+    # where the limit was passed (a gzip bomb or an endless line costs bounded time and memory).
+    max_line_bytes: int = Field(default=64 * 1024, ge=256)
+    max_batch_decompressed_bytes: int = Field(default=8 * 1024**3, ge=1)
     worker_poll_interval_s: float = Field(default=5.0, gt=0)
     worker_max_attempts: int = Field(default=3, ge=1)
     worker_retry_delay_s: float = Field(default=10.0, ge=0)
