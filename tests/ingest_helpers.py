@@ -7,6 +7,10 @@ from pathlib import Path
 
 import psycopg
 
+from rates.db.connection import connect
+from rates.ingest.formats import Compression, Format
+from rates.ingest.storage import PayloadStore, read_chunks
+from rates.ingest.submit import accept_upload
 from rates.settings import Settings
 
 PORTS = ("CNSGH", "CNGGZ", "NLRTM", "DEHAM", "NOOSL")
@@ -66,3 +70,25 @@ def prices_of_batch(database_url: str, batch_id: int) -> int:
 def total_prices(database_url: str) -> int:
     with psycopg.connect(database_url) as conn:
         return conn.execute("SELECT count(*) FROM prices").fetchone()[0]  # type: ignore[index]
+
+
+def queue_file(
+    settings: Settings, path: Path, fmt: Format = "csv", compression: Compression = "none"
+) -> int:
+    """Stores and registers a file as a batch, as the API would."""
+    store = PayloadStore(settings)
+    spooler = store.spooler()
+    with path.open("rb") as stream:
+        for chunk in read_chunks(stream):
+            spooler.write(chunk)
+    payload = spooler.finish()
+    with connect(settings, autocommit=True) as conn:
+        return accept_upload(
+            conn,
+            store,
+            payload,
+            fmt=fmt,
+            compression=compression,
+            source="cli",
+            idempotency_key=None,
+        ).id

@@ -15,6 +15,8 @@ import httpx2 as httpx
 import pytest
 
 from rates.devstack import free_port
+from rates.settings import Settings
+from tests.ingest_helpers import ingest_settings, seed_ports
 
 
 def rates_env(**variables: str) -> dict[str, str]:
@@ -73,3 +75,33 @@ def start_rates() -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
 @pytest.fixture
 def port() -> int:
     return free_port()
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    """Ingestion settings over this test's database, with a few known ports."""
+    seed_ports(database_url)
+    return ingest_settings(database_url, tmp_path / "store")
+
+
+@pytest.fixture
+def start_worker(
+    start_rates: Callable[..., subprocess.Popen[bytes]], settings: Settings, tmp_path: Path
+) -> Callable[..., subprocess.Popen[bytes]]:
+    """Starts a real `rates worker` on the test's database, with its own metrics port."""
+
+    def start(name: str, **env: str) -> subprocess.Popen[bytes]:
+        metrics_port = free_port()
+        variables = rates_env(
+            RATES_DATABASE_URL=settings.conninfo() or "",
+            RATES_STORAGE_DIR=str(settings.payload_dir()),
+            RATES_WORKER_POLL_INTERVAL_S="0.2",
+            RATES_LOG_FORMAT="json",
+            RATES_WORKER_METRICS_PORT=str(metrics_port),
+            **env,
+        )
+        process = start_rates("worker", env=variables, log=tmp_path / f"{name}.log")
+        process.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"  # type: ignore[attr-defined]
+        return process
+
+    return start

@@ -11,45 +11,19 @@ from pathlib import Path
 
 import httpx2 as httpx
 import psycopg
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from rates.db.connection import connect
-from rates.devstack import free_port
 from rates.ingest.batches import get_batch
-from rates.ingest.storage import PayloadStore, read_chunks
-from rates.ingest.submit import accept_upload
 from rates.settings import Settings
-from tests.e2e.conftest import rates_env
 from tests.ingest_helpers import (
-    ingest_settings,
     prices_of_batch,
-    seed_ports,
+    queue_file,
     total_prices,
     write_csv,
 )
 
 BIG_BATCH_ROWS = 1_000_000
-
-
-def queue_file(settings: Settings, path: Path) -> int:
-    """Stores and registers a file as a batch, as the API would."""
-    store = PayloadStore(settings)
-    spooler = store.spooler()
-    with path.open("rb") as stream:
-        for chunk in read_chunks(stream):
-            spooler.write(chunk)
-    payload = spooler.finish()
-    with connect(settings, autocommit=True) as conn:
-        return accept_upload(
-            conn,
-            store,
-            payload,
-            fmt="csv",
-            compression="none",
-            source="cli",
-            idempotency_key=None,
-        ).id
 
 
 def worker_counters(worker: subprocess.Popen[bytes]) -> dict[str, float]:
@@ -117,33 +91,6 @@ def wait_for_status(
             return current
         time.sleep(0.05)
     raise AssertionError(f"batch {batch_id} never reached {statuses}: {current['status']}")
-
-
-@pytest.fixture
-def settings(database_url: str, tmp_path: Path) -> Settings:
-    seed_ports(database_url)
-    return ingest_settings(database_url, tmp_path / "store")
-
-
-@pytest.fixture
-def start_worker(
-    start_rates: Callable[..., subprocess.Popen[bytes]], settings: Settings, tmp_path: Path
-) -> Callable[..., subprocess.Popen[bytes]]:
-    def start(name: str, **env: str) -> subprocess.Popen[bytes]:
-        metrics_port = free_port()
-        variables = rates_env(
-            RATES_DATABASE_URL=settings.conninfo() or "",
-            RATES_STORAGE_DIR=str(settings.payload_dir()),
-            RATES_WORKER_POLL_INTERVAL_S="0.2",
-            RATES_LOG_FORMAT="json",
-            RATES_WORKER_METRICS_PORT=str(metrics_port),
-            **env,
-        )
-        process = start_rates("worker", env=variables, log=tmp_path / f"{name}.log")
-        process.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"  # type: ignore[attr-defined]
-        return process
-
-    return start
 
 
 def test_two_workers_apply_ten_batches_each_exactly_once(

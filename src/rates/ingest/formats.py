@@ -104,9 +104,12 @@ class ValidationReport:
             self.omitted += 1
 
     def stop(self, problem: PayloadProblem) -> None:
-        """Records a problem that ends reading, e.g. a line over the length limit."""
+        """Records a problem that ends reading, e.g. a line over the length limit; listed
+        even past ``max_errors``, as the last entry, since it says why the rest is unread."""
         self.invalid_rows += 1
-        self.add(problem.line, problem.field, problem.reason)
+        self.errors.append(
+            {"line": problem.line, "field": problem.field, "reason": printable(problem.reason)}
+        )
         self.stopped = True
 
     @property
