@@ -34,6 +34,7 @@ from rates.devstack import LocalPostgres, free_port
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO.parent / "shared" / "data" / "rates.sql"
 TOKEN = "bench-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}  # the batch views need a token too
 
 
 def write_batch(path: Path, ports: list[str], rows: int, seed: int) -> None:
@@ -105,7 +106,7 @@ class Stack:
         location = response.headers["Location"]
         deadline = time.monotonic() + 1800
         while time.monotonic() < deadline:
-            batch = httpx.get(f"{self.base}{location}").json()
+            batch = httpx.get(f"{self.base}{location}", headers=AUTH).json()
             if stored_s is None and "commit" in (batch["timings_s"] or {}):
                 stored_s = time.perf_counter() - started
             if batch["status"] in {"succeeded", "rejected", "failed"}:

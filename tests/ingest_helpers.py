@@ -15,6 +15,8 @@ from rates.settings import Settings
 
 PORTS = ("CNSGH", "CNGGZ", "NLRTM", "DEHAM", "NOOSL")
 TOKEN = "test-token-0123456789"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+READ_TOKEN = "test-read-token-9876543210"
 
 
 def seed_ports(database_url: str) -> None:
@@ -28,6 +30,7 @@ def ingest_settings(database_url: str, storage: Path, **overrides: object) -> Se
     values: dict[str, object] = {
         "database_url": database_url,
         "ingest_tokens": TOKEN,
+        "batch_read_tokens": READ_TOKEN,
         "storage_dir": storage,
         "worker_poll_interval_s": 0.2,
         "worker_retry_delay_s": 0,

@@ -270,7 +270,11 @@ LOCAL_API_URL = "http://127.0.0.1:8000"
 ApiUrl = Annotated[str, typer.Option(envvar="RATES_API_URL", help="Base URL of the rates API.")]
 Token = Annotated[
     str | None,
-    typer.Option(envvar="RATES_INGEST_TOKEN", help="Bearer token [default: the local stack's]."),
+    typer.Option(
+        envvar="RATES_INGEST_TOKEN",
+        help="Bearer token (an ingest token; a batch-read token for status and list)"
+        " [default: the local stack's].",
+    ),
 ]
 
 
@@ -302,22 +306,24 @@ def ingest_submit(
 
     settings = load_settings()
     with user_errors():
-        batch = submit_file(url, _token(settings, token), file, idempotency_key, console)
+        bearer = _token(settings, token)
+        batch = submit_file(url, bearer, file, idempotency_key, console)
         console.print(f"batch {batch['id']}: {batch['status']}")
         if wait:
-            batch = wait_for_batch(url, batch["id"], console)
+            batch = wait_for_batch(url, bearer, batch["id"], console)
             print_batch(batch)
             if batch["status"] != "succeeded":
                 raise typer.Exit(1)
 
 
 @ingest_app.command("status")
-def ingest_status(batch_id: int, url: ApiUrl = LOCAL_API_URL) -> None:
+def ingest_status(batch_id: int, url: ApiUrl = LOCAL_API_URL, token: Token = None) -> None:
     """Show one batch: status, rows, timings, attempts, error report."""
     from rates.ingest.client import get_json
 
+    bearer = _token(load_settings(), token)
     with user_errors():
-        print_batch(get_json(url, f"/batches/{batch_id}"))
+        print_batch(get_json(url, f"/batches/{batch_id}", bearer))
 
 
 @ingest_app.command("list")
@@ -325,15 +331,17 @@ def ingest_list(
     status: Annotated[str | None, typer.Option(help="Only batches with this status.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
     url: ApiUrl = LOCAL_API_URL,
+    token: Token = None,
 ) -> None:
     """Recent batches, newest first."""
     from rich.table import Table
 
     from rates.ingest.client import get_json
 
+    bearer = _token(load_settings(), token)
     with user_errors():
         params = {"limit": str(limit), **({"status": status} if status else {})}
-        listing = get_json(url, "/batches", params)
+        listing = get_json(url, "/batches", bearer, params)
     table = Table("id", "status", "source", "rows", "submitted", "attempts")
     for batch in listing["batches"]:
         table.add_row(

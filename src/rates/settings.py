@@ -89,7 +89,9 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".rates")
 
     # Batch ingestion
+    # Bearer tokens: ingest tokens submit, revert and read batches; read tokens only read them.
     ingest_tokens: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    batch_read_tokens: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     storage_dir: Path | None = None  # default: <data_dir>/batches
     storage_s3_bucket: str | None = None
     storage_s3_prefix: str = "batches"
@@ -126,7 +128,7 @@ class Settings(BaseSettings):
         """Explicit values win, then plain variables, then ``*_FILE`` variables."""
         return (init_settings, env_settings, _FileVariablesSource(settings_cls))
 
-    @field_validator("ingest_tokens", mode="before")
+    @field_validator("ingest_tokens", "batch_read_tokens", mode="before")
     @classmethod
     def _split_tokens(cls, value: Any) -> Any:
         """Tokens are comma-separated in the environment (and in a *_FILE, one per line too)."""

@@ -25,7 +25,7 @@ from rates.ingest.storage import PayloadStore
 from rates.ingest.submit import register_s3_object
 from rates.ingest.worker import Worker
 from rates.settings import Settings
-from tests.ingest_helpers import TOKEN, csv_rows, ingest_settings, prices_of_batch, seed_ports
+from tests.ingest_helpers import AUTH, TOKEN, csv_rows, ingest_settings, prices_of_batch, seed_ports
 
 BUCKET = "rates-batches"
 
@@ -105,7 +105,7 @@ def test_uploads_are_stored_in_s3_and_applied_from_there(settings: Settings, s3)
         assert len(keys) == 1 and keys[0].startswith("incoming/") and keys[0].endswith(".csv")
         assert not list((settings.payload_dir() / "incoming").glob("*")), "spool file left over"
         apply_all(settings)
-        batch = client.get(response.headers["Location"]).json()
+        batch = client.get(response.headers["Location"], headers=AUTH).json()
     assert batch["status"] == "succeeded"
     assert prices_of_batch(settings.conninfo() or "", batch["id"]) == 12
 
