@@ -15,6 +15,7 @@ from typing import Any
 
 import psycopg
 
+from rates.days import parse_day
 from rates.errors import InvalidRequest, UnknownLocation
 
 # Days with fewer prices than this get a null average: too few to be meaningful.
@@ -71,8 +72,10 @@ SELECT days.day::date AS day,
        CASE WHEN daily.prices >= %(min_prices)s
             THEN daily.total::float8 / daily.prices END AS price,
        coalesce(daily.prices, 0) AS prices,
-       (SELECT count(*) FROM origin_ports) AS origin_ports,
-       (SELECT count(*) FROM destination_ports) AS destination_ports
+       (SELECT count(*) FROM origin_ports) + (SELECT count(*) FROM origin_regions)
+           AS origin_known,
+       (SELECT count(*) FROM destination_ports) + (SELECT count(*) FROM destination_regions)
+           AS destination_known
 FROM generate_series(%(date_to)s::date, %(date_from)s::date, interval '-1 day') AS days(day)
 LEFT JOIN daily ON daily.day = days.day
 ORDER BY days.day DESC
@@ -130,15 +133,13 @@ class DailyRate:
 def _parse_day(name: str, value: str | None) -> date:
     if value is None or value == "":
         raise InvalidRequest(f"{name} is required (YYYY-MM-DD)", details={"parameter": name})
-    try:
-        if len(value) != 10:
-            raise ValueError(value)
-        return date.fromisoformat(value)
-    except ValueError:
+    day = parse_day(value)
+    if day is None:
         raise InvalidRequest(
             f"{name} must be a real date as YYYY-MM-DD, got {value!r}",
             details={"parameter": name},
-        ) from None
+        )
+    return day
 
 
 def _require_location(name: str, value: str | None) -> str:

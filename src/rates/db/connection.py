@@ -37,12 +37,16 @@ def _session_options(settings: Settings, statement_timeout_ms: int | None = None
     # parallel once batches had tagged them and each query spent ~4 ms starting workers
     # (bench.scale: 2,000 -> 340 req/s); short queries never gain from them, and a batch or
     # roll-up should take one core from the API, not all of them.
+    # TimeZone UTC: dates mixed with intervals (generate_series over days) turn into
+    # timestamps in the session's zone, and in one whose clocks skip midnight (e.g.
+    # America/Santiago) a day comes back as the day before.
     timeout_ms = (
         settings.db_statement_timeout_ms if statement_timeout_ms is None else statement_timeout_ms
     )
     return {
         "options": (
             f"-c statement_timeout={timeout_ms} -c jit=off -c max_parallel_workers_per_gather=0"
+            " -c TimeZone=UTC"
         ),
         "application_name": "rates",
     }
