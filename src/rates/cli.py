@@ -142,13 +142,15 @@ def up(
 
 @app.command()
 def serve(host: Host = None, port: Port = None, workers: Workers = None) -> None:
-    """Run the API in gunicorn with uvicorn workers (SIGHUP reloads, SIGTERM drains)."""
+    """Run the API in gunicorn with uvicorn workers (SIGHUP: new workers with settings read
+    again; SIGTERM drains)."""
     from rates.api.server import serve as run_server
 
-    settings = load_settings(host=host, port=port, workers=workers)
+    options: dict[str, Any] = {"host": host, "port": port, "workers": workers}
+    settings = load_settings(**options)
     with user_errors():
         require_conninfo(settings)  # one line now, not a traceback from every worker process
-    run_server(settings)
+    run_server(settings, lambda: Settings(**{k: v for k, v in options.items() if v is not None}))
 
 
 @db_app.command("migrate")
