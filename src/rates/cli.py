@@ -9,6 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
+import structlog
 import typer
 from pydantic import ValidationError
 from rich.console import Console
@@ -257,15 +258,29 @@ def worker(
 
     settings = load_settings()
     if settings.worker_metrics_port:
-        from prometheus_client import start_http_server
-
-        start_http_server(settings.worker_metrics_port, addr=settings.host)
+        _serve_worker_metrics(settings)
     with user_errors():
         ingest_worker = Worker(settings)
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: ingest_worker.request_stop())
         handled = ingest_worker.run(once=once)
     console.print(f"worker stopped after {handled} batch(es)")
+
+
+def _serve_worker_metrics(settings: Settings) -> None:
+    """The worker's /metrics; a port already taken (a second worker on the host) costs the
+    metrics, not the worker."""
+    from prometheus_client import start_http_server
+
+    try:
+        start_http_server(settings.worker_metrics_port, addr=settings.host)
+    except OSError as exc:
+        structlog.get_logger(__name__).warning(
+            "worker_metrics_disabled",
+            port=settings.worker_metrics_port,
+            reason=exc.strerror or str(exc),
+            hint="set RATES_WORKER_METRICS_PORT to a free port (0: none)",
+        )
 
 
 LOCAL_API_URL = "http://127.0.0.1:8000"

@@ -91,7 +91,7 @@ def start_worker(
     """Starts a real `rates worker` on the test's database, with its own metrics port."""
 
     def start(name: str, **env: str) -> subprocess.Popen[bytes]:
-        metrics_port = free_port()
+        metrics_port = int(env.pop("RATES_WORKER_METRICS_PORT", free_port()))
         variables = rates_env(
             RATES_DATABASE_URL=settings.conninfo() or "",
             RATES_STORAGE_DIR=str(settings.payload_dir()),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -197,3 +198,21 @@ def test_sigterm_past_the_grace_period_rolls_back_for_another_worker(
     assert prices_of_batch(settings.conninfo() or "", batch_id) == BIG_BATCH_ROWS
     retry.send_signal(signal.SIGTERM)
     assert retry.wait(timeout=30) == 0
+
+
+def test_a_second_worker_with_the_metrics_port_taken_runs_on_without_metrics(
+    settings: Settings, start_worker: Callable[..., subprocess.Popen[bytes]], tmp_path: Path
+) -> None:
+    """With its metrics port in use, a worker logs one line and still applies batches."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        worker = start_worker("second", RATES_WORKER_METRICS_PORT=port)
+        batch_id = queue_file(settings, write_csv(tmp_path / "small.csv", 10))
+        assert wait_for_status(settings, batch_id, {"succeeded", "failed"})["status"] == "succeeded"
+    assert worker.poll() is None
+    log = (tmp_path / "second.log").read_text()
+    assert log.count("worker_metrics_disabled") == 1 and "Traceback" not in log
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(timeout=30) == 0
