@@ -391,6 +391,33 @@ def ingest_register(
     _with_connection(settings, register)
 
 
+@ingest_app.command("sweep")
+def ingest_sweep(
+    grace_hours: Annotated[
+        float,
+        typer.Option(
+            min=0.0, help="Keep payloads younger than this (a batch may be registering them)."
+        ),
+    ] = 24.0,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List, delete nothing.")] = False,
+) -> None:
+    """Delete stored payloads (and leftover upload spool files) that no batch references, once
+    older than the grace period (needs database and storage access)."""
+    from rates.ingest.sweep import delete, orphans
+
+    settings = load_settings()
+
+    def sweep(conn: Any) -> None:
+        found = orphans(settings, conn, grace_hours * 3600)
+        for payload in found:
+            console.print(payload.uri)
+        if not dry_run:
+            delete(settings, found)
+        console.print(f"{'found' if dry_run else 'deleted'} {len(found)} unreferenced payload(s)")
+
+    _with_connection(settings, sweep)
+
+
 def print_batch(batch: dict[str, Any]) -> None:
     colour = {"succeeded": "green", "rejected": "red", "failed": "red"}.get(batch["status"], "")
     rows = batch["rows"]

@@ -139,7 +139,12 @@ async def submit_batch(request: Request) -> Response:
                 idempotency_key=key,
             )
 
-    registration = await run_in_threadpool(register)
+    try:
+        registration = await run_in_threadpool(register)
+    finally:
+        # Consumed when stored; on any error before that (e.g. no pool connection) it would
+        # stay behind in the spool directory.
+        payload.path.unlink(missing_ok=True)
     location = {"Location": f"/batches/{registration.id}"}
     if registration.created:
         return json_response({"id": registration.id, "status": "queued"}, 202, location)
