@@ -542,3 +542,16 @@ def test_a_failed_attempt_keeps_its_batch_until_the_back_off_is_set(
     with connect(settings, autocommit=True) as other:
         assert other.execute(batch_sql.CLAIM).fetchone() is None
     assert client.get(response.headers["Location"], headers=AUTH).json()["status"] == "queued"
+
+
+def test_a_405_lists_every_method_of_the_path(client: TestClient) -> None:
+    """Allow names all methods a path serves, not only those of the first route tried."""
+    assert client.options("/batches").headers["Allow"] == "GET, POST"
+    assert client.put("/batches/1").headers["Allow"] == "DELETE, GET"
+
+
+def test_an_empty_status_filter_is_a_400(client: TestClient) -> None:
+    """`status=` is not one of the documented statuses: 400 naming it."""
+    response = client.get("/batches", params={"status": ""}, headers=AUTH)
+    assert response.status_code == 400
+    assert response.json()["error"]["details"][0]["location"] == "query.status"

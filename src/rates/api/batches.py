@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import hmac
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import SecretStr
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
@@ -19,6 +19,23 @@ from rates.ingest.storage import PayloadTooLarge
 from rates.ingest.submit import UnsupportedFormat, accept_upload
 
 router = APIRouter(tags=["batches"])
+
+# For the OpenAPI document: which operations take the bearer token (app.py names the scheme),
+# and the bodies an upload takes.
+_BEARER: dict[str, Any] = {"security": [{"bearer": []}]}
+_UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "The batch; optionally gzip with Content-Encoding: gzip",
+        "content": {
+            "text/csv": {
+                "schema": {"type": "string", "pattern": "^orig_code,dest_code,day,price\\r?\\n"}
+            },
+            "application/x-ndjson": {"schema": {"type": "string", "pattern": "\\S"}},
+        },
+    }
+}
+StatusName = Literal["queued", "processing", "succeeded", "rejected", "failed", "reverted"]
 
 
 class Unauthorized(RatesError):
@@ -104,7 +121,12 @@ _REVERT_RESPONSES = error_responses(
 )
 
 
-@router.post("/batches", status_code=202, responses=_SUBMIT_RESPONSES)
+@router.post(
+    "/batches",
+    status_code=202,
+    responses=_SUBMIT_RESPONSES,
+    openapi_extra={**_BEARER, **_UPLOAD_BODY},
+)
 async def submit_batch(request: Request) -> Response:
     """Streams the body to durable storage and queues it; 202 with the batch id, or 200 with
     the existing batch when the Idempotency-Key was seen before with the same payload."""
@@ -157,23 +179,21 @@ def _get(request: Request, batch_id: int) -> dict[str, Any]:
         return batches.get_batch(conn, batch_id)
 
 
-@router.get("/batches/{batch_id}", responses=_READ_RESPONSES)
+@router.get("/batches/{batch_id}", responses=_READ_RESPONSES, openapi_extra=_BEARER)
 def get_batch(request: Request, batch_id: int) -> Response:
     """Status, row counts, timings, attempts and the error report of one batch."""
     require_token(request, "read")
     return json_response(_get(request, batch_id))
 
 
-@router.get("/batches", responses=_READ_RESPONSES)
-def list_batches(request: Request, status: str | None = None, limit: int = 50) -> Response:
+@router.get("/batches", responses=_READ_RESPONSES, openapi_extra=_BEARER)
+def list_batches(
+    request: Request,
+    status: StatusName | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+) -> Response:
     """Most recent first, optionally only those with one status."""
     require_token(request, "read")
-    if status is not None and status not in batches.STATUSES:
-        raise InvalidRequest(
-            f"status must be one of {', '.join(batches.STATUSES)}", details={"parameter": "status"}
-        )
-    if not 1 <= limit <= 1000:
-        raise InvalidRequest("limit must be 1 to 1000", details={"parameter": "limit"})
     with request.app.state.ingest_pool.connection() as conn:
         return json_response({"batches": batches.list_batches(conn, status, limit)})
 
@@ -185,13 +205,13 @@ def _revert(request: Request, batch_id: int) -> Response:
     return json_response({"id": batch_id, "status": "reverted", "rows_deleted": deleted})
 
 
-@router.post("/batches/{batch_id}/revert", responses=_REVERT_RESPONSES)
+@router.post("/batches/{batch_id}/revert", responses=_REVERT_RESPONSES, openapi_extra=_BEARER)
 def revert_batch(request: Request, batch_id: int) -> Response:
     """Removes all rows of a succeeded batch in one transaction."""
     return _revert(request, batch_id)
 
 
-@router.delete("/batches/{batch_id}", responses=_REVERT_RESPONSES)
+@router.delete("/batches/{batch_id}", responses=_REVERT_RESPONSES, openapi_extra=_BEARER)
 def delete_batch(request: Request, batch_id: int) -> Response:
     """The same as POST /batches/{id}/revert."""
     return _revert(request, batch_id)
