@@ -42,6 +42,7 @@ TOKEN = "bench-token"
 # About 3.3M prices already in the database: 5,479 routes, 120 days, ~5 prices a route-day.
 PRELOADED = DemoSpec(ports=1000, days=120, prices_per_route_day=5, routes=5479, seed=7)
 NEW_DAYS_FROM = date(2022, 1, 1)  # after every preloaded day: batches bring new days
+AUTH = {"Authorization": f"Bearer {TOKEN}"}  # the batch views need a token too
 
 
 def write_rows(path: Path, rows: int, line: Callable[[int], str]) -> None:
@@ -132,7 +133,7 @@ class Stack:
         location = response.headers["Location"]
         deadline = time.monotonic() + 1800
         while time.monotonic() < deadline:
-            batch = httpx.get(f"{self.base}{location}").json()
+            batch = httpx.get(f"{self.base}{location}", headers=AUTH).json()
             if batch["status"] in {"succeeded", "rejected", "failed"}:
                 return time.perf_counter() - started, batch
             time.sleep(0.05)

@@ -44,6 +44,7 @@ DAYS = 365
 PORTS = 1000
 MEAN_PRICES_PER_ROUTE_DAY = 5.0
 TOKEN = "bench-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}  # the batch views need a token too
 BATCHES = 10
 BATCH_ROWS = 100_000
 # Per connection between requests: about a third of what the machine serves flat out.
@@ -297,7 +298,7 @@ def _wait_all(base: str, locations: list[str]) -> list[dict]:
     timings = []
     for location in locations:
         while True:
-            batch = httpx.get(f"{base}{location}").json()
+            batch = httpx.get(f"{base}{location}", headers=AUTH).json()
             if batch["status"] == "succeeded":
                 timings.append(batch["timings_s"])
                 break

@@ -7,11 +7,17 @@ from pathlib import Path
 
 import psycopg
 
+from rates.db.connection import connect
 from rates.db.queries import rebuild_read_model
+from rates.ingest.formats import Compression, Format
+from rates.ingest.submit import accept_upload
 from rates.settings import Settings
+from rates.storage import PayloadStore, read_chunks
 
 PORTS = ("CNSGH", "CNGGZ", "NLRTM", "DEHAM", "NOOSL")
 TOKEN = "test-token-0123456789"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+READ_TOKEN = "test-read-token-9876543210"
 
 
 def seed_ports(database_url: str) -> None:
@@ -28,6 +34,7 @@ def ingest_settings(database_url: str, storage: Path, **overrides: object) -> Se
     values: dict[str, object] = {
         "database_url": database_url,
         "ingest_tokens": TOKEN,
+        "batch_read_tokens": READ_TOKEN,
         "storage_dir": storage,
         "worker_poll_interval_s": 0.2,
         "worker_retry_delay_s": 0,
@@ -70,3 +77,25 @@ def prices_of_batch(database_url: str, batch_id: int) -> int:
 def total_prices(database_url: str) -> int:
     with psycopg.connect(database_url) as conn:
         return conn.execute("SELECT count(*) FROM prices").fetchone()[0]  # type: ignore[index]
+
+
+def queue_file(
+    settings: Settings, path: Path, fmt: Format = "csv", compression: Compression = "none"
+) -> int:
+    """Stores and registers a file as a batch, as the API would."""
+    store = PayloadStore(settings)
+    spooler = store.spooler()
+    with path.open("rb") as stream:
+        for chunk in read_chunks(stream):
+            spooler.write(chunk)
+    payload = spooler.finish()
+    with connect(settings, autocommit=True) as conn:
+        return accept_upload(
+            conn,
+            store,
+            payload,
+            fmt=fmt,
+            compression=compression,
+            source="cli",
+            idempotency_key=None,
+        ).id

@@ -9,6 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
+import structlog
 import typer
 from pydantic import ValidationError
 from rich.console import Console
@@ -149,13 +150,15 @@ def up(
 
 @app.command()
 def serve(host: Host = None, port: Port = None, workers: Workers = None) -> None:
-    """Run the API in gunicorn with uvicorn workers (SIGHUP reloads, SIGTERM drains)."""
+    """Run the API in gunicorn with uvicorn workers (SIGHUP: new workers with settings read
+    again; SIGTERM drains)."""
     from rates.api.server import serve as run_server
 
-    settings = load_settings(host=host, port=port, workers=workers)
+    options: dict[str, Any] = {"host": host, "port": port, "workers": workers}
+    settings = load_settings(**options)
     with user_errors():
         require_conninfo(settings)  # one line now, not a traceback from every worker process
-    run_server(settings)
+    run_server(settings, lambda: Settings(**{k: v for k, v in options.items() if v is not None}))
 
 
 @db_app.command("migrate")
@@ -262,9 +265,7 @@ def worker(
 
     settings = load_settings()
     if settings.worker_metrics_port:
-        from prometheus_client import start_http_server
-
-        start_http_server(settings.worker_metrics_port, addr=settings.host)
+        _serve_worker_metrics(settings)
     with user_errors():
         ingest_worker = Worker(settings)
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -273,11 +274,31 @@ def worker(
     console.print(f"worker stopped after {handled} batch(es)")
 
 
+def _serve_worker_metrics(settings: Settings) -> None:
+    """The worker's /metrics; a port already taken (a second worker on the host) costs the
+    metrics, not the worker."""
+    from prometheus_client import start_http_server
+
+    try:
+        start_http_server(settings.worker_metrics_port, addr=settings.host)
+    except OSError as exc:
+        structlog.get_logger(__name__).warning(
+            "worker_metrics_disabled",
+            port=settings.worker_metrics_port,
+            reason=exc.strerror or str(exc),
+            hint="set RATES_WORKER_METRICS_PORT to a free port (0: none)",
+        )
+
+
 LOCAL_API_URL = "http://127.0.0.1:8000"
 ApiUrl = Annotated[str, typer.Option(envvar="RATES_API_URL", help="Base URL of the rates API.")]
 Token = Annotated[
     str | None,
-    typer.Option(envvar="RATES_INGEST_TOKEN", help="Bearer token [default: the local stack's]."),
+    typer.Option(
+        envvar="RATES_INGEST_TOKEN",
+        help="Bearer token (an ingest token; a batch-read token for status and list)"
+        " [default: the local stack's].",
+    ),
 ]
 
 
@@ -309,22 +330,24 @@ def ingest_submit(
 
     settings = load_settings()
     with user_errors():
-        batch = submit_file(url, _token(settings, token), file, idempotency_key, console)
+        bearer = _token(settings, token)
+        batch = submit_file(url, bearer, file, idempotency_key, console)
         console.print(f"batch {batch['id']}: {batch['status']}")
         if wait:
-            batch = wait_for_batch(url, batch["id"], console)
+            batch = wait_for_batch(url, bearer, batch["id"], console)
             print_batch(batch)
             if batch["status"] != "succeeded":
                 raise typer.Exit(1)
 
 
 @ingest_app.command("status")
-def ingest_status(batch_id: int, url: ApiUrl = LOCAL_API_URL) -> None:
+def ingest_status(batch_id: int, url: ApiUrl = LOCAL_API_URL, token: Token = None) -> None:
     """Show one batch: status, rows, timings, attempts, error report."""
     from rates.ingest.client import get_json
 
+    bearer = _token(load_settings(), token)
     with user_errors():
-        print_batch(get_json(url, f"/batches/{batch_id}"))
+        print_batch(get_json(url, f"/batches/{batch_id}", bearer))
 
 
 @ingest_app.command("list")
@@ -332,15 +355,17 @@ def ingest_list(
     status: Annotated[str | None, typer.Option(help="Only batches with this status.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
     url: ApiUrl = LOCAL_API_URL,
+    token: Token = None,
 ) -> None:
     """Recent batches, newest first."""
     from rich.table import Table
 
     from rates.ingest.client import get_json
 
+    bearer = _token(load_settings(), token)
     with user_errors():
         params = {"limit": str(limit), **({"status": status} if status else {})}
-        listing = get_json(url, "/batches", params)
+        listing = get_json(url, "/batches", bearer, params)
     table = Table("id", "status", "source", "rows", "submitted", "attempts")
     for batch in listing["batches"]:
         table.add_row(
@@ -377,6 +402,33 @@ def ingest_register(
         console.print(f"batch {registration.id}: {state}")
 
     _with_connection(settings, register)
+
+
+@ingest_app.command("sweep")
+def ingest_sweep(
+    grace_hours: Annotated[
+        float,
+        typer.Option(
+            min=0.0, help="Keep payloads younger than this (a batch may be registering them)."
+        ),
+    ] = 24.0,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List, delete nothing.")] = False,
+) -> None:
+    """Delete stored payloads (and leftover upload spool files) that no batch references, once
+    older than the grace period (needs database and storage access)."""
+    from rates.ingest.sweep import delete, orphans
+
+    settings = load_settings()
+
+    def sweep(conn: Any) -> None:
+        found = orphans(settings, conn, grace_hours * 3600)
+        for payload in found:
+            console.print(payload.uri)
+        if not dry_run:
+            delete(settings, found)
+        console.print(f"{'found' if dry_run else 'deleted'} {len(found)} unreferenced payload(s)")
+
+    _with_connection(settings, sweep)
 
 
 def print_batch(batch: dict[str, Any]) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 
 import psycopg
 
+from rates.days import parse_day
 from rates.errors import InvalidRequest, UnknownLocation
 
 # Days with fewer prices than this get a null average: too few to be meaningful.
@@ -150,15 +151,13 @@ class DailyRate:
 def _parse_day(name: str, value: str | None) -> date:
     if value is None or value == "":
         raise InvalidRequest(f"{name} is required (YYYY-MM-DD)", details={"parameter": name})
-    try:
-        if len(value) != 10:
-            raise ValueError(value)
-        return date.fromisoformat(value)
-    except ValueError:
+    day = parse_day(value)
+    if day is None:
         raise InvalidRequest(
             f"{name} must be a real date as YYYY-MM-DD, got {value!r}",
             details={"parameter": name},
-        ) from None
+        )
+    return day
 
 
 def _require_location(name: str, value: str | None) -> str:

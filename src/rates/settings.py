@@ -93,13 +93,19 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".rates")
 
     # Batch ingestion
+    # Bearer tokens: ingest tokens submit, revert and read batches; read tokens only read them.
     ingest_tokens: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    batch_read_tokens: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     storage_dir: Path | None = None  # default: <data_dir>/batches
     storage_s3_bucket: str | None = None
     storage_s3_prefix: str = "batches"
     storage_s3_endpoint_url: str | None = None
     max_batch_bytes: int = Field(default=2 * 1024**3, ge=1)
     max_reported_errors: int = Field(default=100, ge=1)
+    # Limits on what a payload holds once decompressed: past either, the batch is rejected
+    # where the limit was passed (a gzip bomb or an endless line costs bounded time and memory).
+    max_line_bytes: int = Field(default=64 * 1024, ge=256)
+    max_batch_decompressed_bytes: int = Field(default=8 * 1024**3, ge=1)
     worker_poll_interval_s: float = Field(default=5.0, gt=0)
     worker_max_attempts: int = Field(default=3, ge=1)
     worker_retry_delay_s: float = Field(default=10.0, ge=0)
@@ -130,7 +136,7 @@ class Settings(BaseSettings):
         """Explicit values win, then plain variables, then ``*_FILE`` variables."""
         return (init_settings, env_settings, _FileVariablesSource(settings_cls))
 
-    @field_validator("ingest_tokens", mode="before")
+    @field_validator("ingest_tokens", "batch_read_tokens", mode="before")
     @classmethod
     def _split_tokens(cls, value: Any) -> Any:
         """Tokens are comma-separated in the environment (and in a *_FILE, one per line too)."""

@@ -16,6 +16,7 @@ import pytest
 
 from rates.devstack import free_port
 from rates.settings import Settings
+from tests.ingest_helpers import ingest_settings, seed_ports
 
 
 def rates_env(**variables: str) -> dict[str, str]:
@@ -77,14 +78,20 @@ def port() -> int:
 
 
 @pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    """Ingestion settings over this test's database, with a few known ports."""
+    seed_ports(database_url)
+    return ingest_settings(database_url, tmp_path / "store")
+
+
+@pytest.fixture
 def start_worker(
     start_rates: Callable[..., subprocess.Popen[bytes]], settings: Settings, tmp_path: Path
 ) -> Callable[..., subprocess.Popen[bytes]]:
-    """Starts `rates worker` against the test's ``settings`` (a fixture of the test module),
-    with a metrics endpoint of its own (``process.metrics_url``)."""
+    """Starts a real `rates worker` on the test's database, with its own metrics port."""
 
     def start(name: str, **env: str) -> subprocess.Popen[bytes]:
-        metrics_port = free_port()
+        metrics_port = int(env.pop("RATES_WORKER_METRICS_PORT", free_port()))
         variables = rates_env(
             RATES_DATABASE_URL=settings.conninfo() or "",
             RATES_STORAGE_DIR=str(settings.payload_dir()),

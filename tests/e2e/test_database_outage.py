@@ -19,7 +19,7 @@ from rates.db.demo import DemoSpec, generate_demo
 from rates.db.migrate import migrate
 from rates.devstack import LocalPostgres, free_port
 from tests.e2e.conftest import rates_env, wait_for
-from tests.ingest_helpers import TOKEN
+from tests.ingest_helpers import AUTH, TOKEN
 
 
 @pytest.fixture
@@ -128,9 +128,9 @@ def test_api_and_worker_ride_out_a_database_outage(
     )
     assert response.status_code == 202
     deadline = time.monotonic() + 20
-    while (status := httpx.get(f"{base}{response.headers['Location']}").json()["status"]) != (
-        "succeeded"
-    ):
+    while (
+        status := httpx.get(f"{base}{response.headers['Location']}", headers=AUTH).json()["status"]
+    ) != ("succeeded"):
         assert status in {"queued", "processing"}, status
         assert time.monotonic() < deadline, "the worker did not carry on after the outage"
         time.sleep(0.2)

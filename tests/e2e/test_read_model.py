@@ -16,8 +16,8 @@ import pytest
 from rates.db.connection import connect
 from rates.settings import Settings
 from tests.e2e.conftest import rates_env, wait_for
-from tests.e2e.test_worker import batch, queue_file, wait_for_status
-from tests.ingest_helpers import ingest_settings, prices_of_batch, seed_ports, write_csv
+from tests.e2e.test_worker import batch, wait_for_status
+from tests.ingest_helpers import ingest_settings, prices_of_batch, queue_file, seed_ports, write_csv
 from tests.integration.test_ingest_api import drift
 
 ROWS = 600_000

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -11,43 +12,19 @@ from pathlib import Path
 
 import httpx2 as httpx
 import psycopg
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from rates.db.connection import connect
 from rates.ingest.batches import get_batch
-from rates.ingest.submit import accept_upload
 from rates.settings import Settings
-from rates.storage import PayloadStore, read_chunks
 from tests.ingest_helpers import (
-    ingest_settings,
     prices_of_batch,
-    seed_ports,
+    queue_file,
     total_prices,
     write_csv,
 )
 
 BIG_BATCH_ROWS = 1_000_000
-
-
-def queue_file(settings: Settings, path: Path) -> int:
-    """Stores and registers a file as a batch, as the API would."""
-    store = PayloadStore(settings)
-    spooler = store.spooler()
-    with path.open("rb") as stream:
-        for chunk in read_chunks(stream):
-            spooler.write(chunk)
-    payload = spooler.finish()
-    with connect(settings, autocommit=True) as conn:
-        return accept_upload(
-            conn,
-            store,
-            payload,
-            fmt="csv",
-            compression="none",
-            source="cli",
-            idempotency_key=None,
-        ).id
 
 
 def worker_counters(worker: subprocess.Popen[bytes]) -> dict[str, float]:
@@ -115,12 +92,6 @@ def wait_for_status(
             return current
         time.sleep(0.05)
     raise AssertionError(f"batch {batch_id} never reached {statuses}: {current['status']}")
-
-
-@pytest.fixture
-def settings(database_url: str, tmp_path: Path) -> Settings:
-    seed_ports(database_url)
-    return ingest_settings(database_url, tmp_path / "store")
 
 
 def test_two_workers_apply_ten_batches_each_exactly_once(
@@ -227,3 +198,21 @@ def test_sigterm_past_the_grace_period_rolls_back_for_another_worker(
     assert prices_of_batch(settings.conninfo() or "", batch_id) == BIG_BATCH_ROWS
     retry.send_signal(signal.SIGTERM)
     assert retry.wait(timeout=30) == 0
+
+
+def test_a_second_worker_with_the_metrics_port_taken_runs_on_without_metrics(
+    settings: Settings, start_worker: Callable[..., subprocess.Popen[bytes]], tmp_path: Path
+) -> None:
+    """With its metrics port in use, a worker logs one line and still applies batches."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        worker = start_worker("second", RATES_WORKER_METRICS_PORT=port)
+        batch_id = queue_file(settings, write_csv(tmp_path / "small.csv", 10))
+        assert wait_for_status(settings, batch_id, {"succeeded", "failed"})["status"] == "succeeded"
+    assert worker.poll() is None
+    log = (tmp_path / "second.log").read_text()
+    assert log.count("worker_metrics_disabled") == 1 and "Traceback" not in log
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(timeout=30) == 0

@@ -20,6 +20,7 @@ from rates.ingest import batches as batch_sql
 from rates.ingest.worker import Worker
 from rates.settings import Settings
 from tests.ingest_helpers import (
+    READ_TOKEN,
     TOKEN,
     csv_rows,
     ingest_settings,
@@ -56,7 +57,7 @@ def submit_and_apply(client: TestClient, settings: Settings, body: bytes, header
     response = client.post("/batches", content=body, headers=headers)
     assert response.status_code == 202, response.text
     apply_all(settings)
-    return client.get(response.headers["Location"]).json()
+    return client.get(response.headers["Location"], headers=AUTH).json()
 
 
 def test_plain_and_quoted_csv_load_the_same_rows(client: TestClient, settings: Settings) -> None:
@@ -88,9 +89,9 @@ def test_a_valid_csv_batch_is_applied_with_lineage(client: TestClient, settings:
     batch_id = response.json()["id"]
     assert response.json() == {"id": batch_id, "status": "queued"}
     assert response.headers["Location"] == f"/batches/{batch_id}"
-    assert client.get(f"/batches/{batch_id}").json()["status"] == "queued"
+    assert client.get(f"/batches/{batch_id}", headers=AUTH).json()["status"] == "queued"
     apply_all(settings)
-    batch = client.get(f"/batches/{batch_id}").json()
+    batch = client.get(f"/batches/{batch_id}", headers=AUTH).json()
     assert batch["status"] == "succeeded"
     assert batch["rows"] == {"total": 50, "inserted": 50, "invalid": 0}
     assert set(batch["timings_s"]) == {"load", "count", "commit", "total"}
@@ -265,7 +266,7 @@ def test_input_refused_before_storing_gets_the_same_report(
     assert response.status_code == status
     error = response.json()["error"]
     assert error["details"]["errors"][0] == {"line": 1, "field": field, "reason": error["message"]}
-    assert client.get("/batches").json() == {"batches": []}
+    assert client.get("/batches", headers=AUTH).json() == {"batches": []}
     assert not any((settings.payload_dir()).glob("*-batch*"))
     assert not any((settings.payload_dir() / "incoming").glob("*"))
 
@@ -295,21 +296,37 @@ def test_unsupported_media_type_and_size_limit(database_url: str, tmp_path: Path
         streamed = client.post("/batches", content=stream(), headers=CSV)
         assert streamed.status_code == 413
         assert streamed.json()["error"]["code"] == "payload_too_large"
-        assert client.get("/batches").json() == {"batches": []}
+        assert client.get("/batches", headers=AUTH).json() == {"batches": []}
 
 
 @pytest.mark.parametrize("authorization", [None, "Bearer wrong-token", f"Basic {TOKEN}", "Bearer "])
 def test_submitting_needs_a_valid_bearer_token(
     client: TestClient, authorization: str | None
 ) -> None:
-    """401 without a valid token; reading stays open."""
+    """401 without a valid token, for submitting and for the batch views alike."""
     headers = {"Content-Type": "text/csv"}
     if authorization is not None:
         headers["Authorization"] = authorization
     response = client.post("/batches", content=csv_rows(1).encode(), headers=headers)
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "unauthorized"
-    assert client.get("/batches").status_code == 200
+    for path in ("/batches", "/batches/1", "/batches?limit=1000"):
+        assert client.get(path, headers=headers).status_code == 401
+    assert client.get("/batches", headers=AUTH).status_code == 200
+
+
+def test_a_read_token_reads_batches_but_cannot_submit_or_revert(
+    client: TestClient, settings: Settings
+) -> None:
+    """RATES_BATCH_READ_TOKENS see the batch views; submitting and reverting answer 403."""
+    read = {"Authorization": f"Bearer {READ_TOKEN}"}
+    batch_id = client.post("/batches", content=csv_rows(3).encode(), headers=CSV).json()["id"]
+    assert client.get(f"/batches/{batch_id}", headers=read).json()["status"] == "queued"
+    assert [b["id"] for b in client.get("/batches", headers=read).json()["batches"]] == [batch_id]
+    refused = client.post("/batches", content=csv_rows(1).encode(), headers={**CSV, **read})
+    assert refused.status_code == 403
+    assert refused.json()["error"]["code"] == "forbidden"
+    assert client.delete(f"/batches/{batch_id}", headers=read).status_code == 403
 
 
 def test_idempotency_key_returns_the_same_batch_and_409_on_other_payload(
@@ -327,7 +344,7 @@ def test_idempotency_key_returns_the_same_batch_and_409_on_other_payload(
     assert other.status_code == 409
     apply_all(settings)
     assert total_prices(settings.conninfo() or "") == 5
-    assert len(client.get("/batches").json()["batches"]) == 1
+    assert len(client.get("/batches", headers=AUTH).json()["batches"]) == 1
 
 
 def test_revert_removes_exactly_the_batch_rows(client: TestClient, settings: Settings) -> None:
@@ -337,7 +354,7 @@ def test_revert_removes_exactly_the_batch_rows(client: TestClient, settings: Set
     assert client.post(f"/batches/{drop['id']}/revert").status_code == 401
     response = client.post(f"/batches/{drop['id']}/revert", headers=AUTH)
     assert response.json() == {"id": drop["id"], "status": "reverted", "rows_deleted": 9}
-    assert client.get(f"/batches/{drop['id']}").json()["status"] == "reverted"
+    assert client.get(f"/batches/{drop['id']}", headers=AUTH).json()["status"] == "reverted"
     assert total_prices(settings.conninfo() or "") == 7
     assert prices_of_batch(settings.conninfo() or "", keep["id"]) == 7
     assert client.delete(f"/batches/{drop['id']}", headers=AUTH).status_code == 409
@@ -348,12 +365,12 @@ def test_list_filters_by_status_newest_first(client: TestClient, settings: Setti
     """GET /batches lists recent first and filters by status; a bad status is 400."""
     good = submit_and_apply(client, settings, csv_rows(2).encode(), CSV)
     bad = submit_and_apply(client, settings, (HEADER + "A,B,C,D\n").encode(), CSV)
-    listed = client.get("/batches").json()["batches"]
+    listed = client.get("/batches", headers=AUTH).json()["batches"]
     assert [b["id"] for b in listed] == [bad["id"], good["id"]]
-    rejected = client.get("/batches", params={"status": "rejected"}).json()["batches"]
+    rejected = client.get("/batches", params={"status": "rejected"}, headers=AUTH).json()["batches"]
     assert [b["id"] for b in rejected] == [bad["id"]]
-    assert client.get("/batches", params={"status": "weird"}).status_code == 400
-    assert client.get("/batches/424242").status_code == 404
+    assert client.get("/batches", params={"status": "weird"}, headers=AUTH).status_code == 400
+    assert client.get("/batches/424242", headers=AUTH).status_code == 404
 
 
 def test_a_batch_that_keeps_failing_ends_failed(client: TestClient, settings: Settings) -> None:
@@ -362,7 +379,7 @@ def test_a_batch_that_keeps_failing_ends_failed(client: TestClient, settings: Se
     for stored in settings.payload_dir().glob("*-batch.csv"):
         stored.unlink()
     apply_all(settings)
-    batch = client.get(response.headers["Location"]).json()
+    batch = client.get(response.headers["Location"], headers=AUTH).json()
     assert batch["status"] == "failed"
     assert batch["attempts"] == settings.worker_max_attempts
     assert "gave up" in batch["report"]["message"]
@@ -486,11 +503,11 @@ def test_a_batch_an_older_worker_committed_is_rolled_up(
         )
         conn.execute("UPDATE batches SET rolled_up = false WHERE id = %s", [legacy])
     assert drift(settings) > 0
-    assert client.get(f"/batches/{legacy}").json()["status"] == "processing"
+    assert client.get(f"/batches/{legacy}", headers=AUTH).json()["status"] == "processing"
     with connect(settings, autocommit=True) as side:
         assert Worker(settings, name="deploy").roll_up(side) == 1
     assert drift(settings) == 0
-    assert client.get(f"/batches/{legacy}").json()["status"] == "succeeded"
+    assert client.get(f"/batches/{legacy}", headers=AUTH).json()["status"] == "succeeded"
 
 
 def test_a_revert_is_not_cut_by_the_session_statement_timeout(
@@ -550,7 +567,7 @@ def test_a_failed_attempt_keeps_its_batch_until_the_back_off_is_set(
     assert claims_meanwhile == [None]
     with connect(settings, autocommit=True) as other:
         assert other.execute(batch_sql.CLAIM).fetchone() is None
-    assert client.get(response.headers["Location"]).json()["status"] == "queued"
+    assert client.get(response.headers["Location"], headers=AUTH).json()["status"] == "queued"
 
 
 def test_rates_carry_an_etag_that_changes_when_a_batch_counts_or_is_reverted(
@@ -580,3 +597,16 @@ def test_rates_carry_an_etag_that_changes_when_a_batch_counts_or_is_reverted(
     )
     assert reverted.status_code == 200 and reverted.json()["rates"][0]["count"] == 0
     assert reverted.headers["ETag"] not in {etag, counted.headers["ETag"]}
+
+
+def test_a_405_lists_every_method_of_the_path(client: TestClient) -> None:
+    """Allow names all methods a path serves, not only those of the first route tried."""
+    assert client.options("/batches").headers["Allow"] == "GET, POST"
+    assert client.put("/batches/1").headers["Allow"] == "DELETE, GET"
+
+
+def test_an_empty_status_filter_is_a_400(client: TestClient) -> None:
+    """`status=` is not one of the documented statuses: 400 naming it."""
+    response = client.get("/batches", params={"status": ""}, headers=AUTH)
+    assert response.status_code == 400
+    assert response.json()["error"]["details"][0]["location"] == "query.status"

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from rates.api.app import create_app
 from rates.ingest.worker import Worker
-from tests.ingest_helpers import TOKEN, csv_rows, ingest_settings, seed_ports, total_prices
+from tests.ingest_helpers import AUTH, TOKEN, csv_rows, ingest_settings, seed_ports, total_prices
 
 
 def test_a_payload_changed_in_storage_fails_with_the_reason(
@@ -34,7 +34,7 @@ def test_a_payload_changed_in_storage_fails_with_the_reason(
             ).fetchone()  # type: ignore[misc]
         Path(unquote(urlparse(uri).path)).write_text(csv_rows(10, start_price=900))
         assert Worker(settings, name="integrity").run(once=True) == 1
-        view = client.get(f"/batches/{batch['id']}").json()
+        view = client.get(f"/batches/{batch['id']}", headers=AUTH).json()
     assert view["status"] == "failed"
     assert (
         "sha256" in view["report"]["message"] and "changed in storage" in view["report"]["message"]

@@ -21,14 +21,16 @@ from fastapi.testclient import TestClient
 from psycopg.conninfo import conninfo_to_dict
 
 from rates.api.app import create_app
+from rates.db.connection import connect
 from rates.devstack import free_port
 from rates.ingest import batches as batch_sql
 from rates.ingest import lambda_handler
 from rates.ingest.submit import register_s3_object
+from rates.ingest.sweep import delete, orphans
 from rates.ingest.worker import Worker
 from rates.settings import Settings
 from rates.storage import PayloadStore
-from tests.ingest_helpers import TOKEN, csv_rows, ingest_settings, prices_of_batch, seed_ports
+from tests.ingest_helpers import AUTH, TOKEN, csv_rows, ingest_settings, prices_of_batch, seed_ports
 
 BUCKET = "rates-batches"
 
@@ -109,7 +111,7 @@ def test_uploads_are_stored_in_s3_and_applied_from_there(settings: Settings, s3)
         assert len(keys) == 1 and keys[0].startswith("incoming/") and keys[0].endswith(".csv")
         assert not list((settings.payload_dir() / "incoming").glob("*")), "spool file left over"
         apply_all(settings)
-        batch = client.get(response.headers["Location"]).json()
+        batch = client.get(response.headers["Location"], headers=AUTH).json()
     assert batch["status"] == "succeeded"
     assert prices_of_batch(settings.conninfo() or "", batch["id"]) == 12
 
@@ -346,3 +348,24 @@ def test_db_load_reads_a_dump_from_s3(database_url: str, s3) -> None:  # type: i
     assert result.returncode == 0, result.stderr
     with psycopg.connect(database_url) as conn:
         assert conn.execute("SELECT code FROM ports").fetchall() == [("AAAAA",)]
+
+
+def test_sweep_deletes_unreferenced_objects_under_the_prefix(settings: Settings, s3) -> None:  # type: ignore[no-untyped-def]
+    """An object under the prefix that no batch references goes; the batch's own object and
+    objects outside the prefix stay."""
+    with TestClient(create_app(settings)) as client:
+        response = client.post(
+            "/batches",
+            content=csv_rows(2).encode(),
+            headers={**AUTH, "Content-Type": "text/csv"},
+        )
+        assert response.status_code == 202
+    s3.put_object(Bucket=BUCKET, Key="incoming/orphan.csv", Body=b"x")
+    s3.put_object(Bucket=BUCKET, Key="elsewhere/keep.csv", Body=b"x")
+    with connect(settings, autocommit=True) as conn:
+        found = orphans(settings, conn, grace_s=0)
+    assert [payload.uri for payload in found] == [f"s3://{BUCKET}/incoming/orphan.csv"]
+    delete(settings, found)
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"]}
+    assert "incoming/orphan.csv" not in keys and "elsewhere/keep.csv" in keys
+    assert len([k for k in keys if k.startswith("incoming/")]) == 1

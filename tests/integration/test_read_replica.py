@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from rates.api.app import create_app
 from rates.devstack import LocalPostgres, LocalReplica
 from rates.ingest.worker import Worker
-from tests.ingest_helpers import TOKEN, csv_rows, ingest_settings, seed_ports
+from tests.ingest_helpers import AUTH, TOKEN, csv_rows, ingest_settings, seed_ports
 
 RATES = "/rates?date_from=2021-02-01&date_to=2021-02-01&origin=world&destination=world"
 # How long a batch committed and rolled up on the writer may take to show on the replica.
@@ -80,7 +80,10 @@ def test_rates_read_the_replica_while_batches_and_their_views_use_the_writer(
             )
             assert response.status_code == 202
             assert Worker(settings, name="writer").run(once=True) == 1
-            assert client.get(response.headers["Location"]).json()["status"] == "succeeded"
+            assert (
+                client.get(response.headers["Location"], headers=AUTH).json()["status"]
+                == "succeeded"
+            )
             assert client.get(RATES).json()["rates"][0]["count"] == 0, "read from the writer"
             # Once the replica has received the batch's WAL (the suite's primary flushes it
             # asynchronously) without replaying it, it knows it lags.

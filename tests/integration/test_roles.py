@@ -13,7 +13,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from rates.api.app import create_app
 from rates.ingest.worker import Worker
-from tests.ingest_helpers import TOKEN, csv_rows, ingest_settings, seed_ports
+from tests.ingest_helpers import AUTH, TOKEN, csv_rows, ingest_settings, seed_ports
 
 
 def as_role(database_url: str, role: str, password: str) -> str:
@@ -53,7 +53,9 @@ def test_grant_logins_gives_each_process_exactly_what_it_needs(
         )
         assert response.status_code == 202
         Worker(ingest_settings(worker_url, tmp_path / "store")).run(once=True)
-        assert client.get(response.headers["Location"]).json()["status"] == "succeeded"
+        assert (
+            client.get(response.headers["Location"], headers=AUTH).json()["status"] == "succeeded"
+        )
 
     with psycopg.connect(api_url) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
         conn.execute("INSERT INTO prices VALUES ('CNSGH', 'NLRTM', '2021-01-01', 1)")

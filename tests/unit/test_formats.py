@@ -13,6 +13,7 @@ from rates.ingest.formats import (
     csv_copy_lines,
     plain_csv_copy_data,
 )
+from rates.ingest.payload import PayloadReader
 
 
 def validate(body: bytes, max_errors: int = 100) -> tuple[list[str], ValidationReport]:
@@ -51,8 +52,8 @@ def test_no_copy_line_is_produced_after_the_first_invalid_row() -> None:
 
 def plain(body: bytes, block_bytes: int = 1 << 18) -> tuple[bytes, ValidationReport]:
     report = ValidationReport()
-    stream = io.BytesIO(body)
-    blocks = plain_csv_copy_data(stream, ["AAAAA", "BBBBB"], 7, report, block_bytes)
+    stream = PayloadReader(io.BytesIO(body), "none", max_total_bytes=1 << 30)
+    blocks = plain_csv_copy_data(stream, ["AAAAA", "BBBBB"], 7, report, 1 << 16, block_bytes)
     return b"".join(blocks), report
 
 

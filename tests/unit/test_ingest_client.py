@@ -11,7 +11,18 @@ import threading
 def test_cli_reports_an_unreachable_api_in_one_line() -> None:
     """`rates ingest status` against a closed port exits 1 naming the URL, without a traceback."""
     result = subprocess.run(
-        [sys.executable, "-m", "rates", "ingest", "status", "1", "--url", "http://127.0.0.1:9"],
+        [
+            sys.executable,
+            "-m",
+            "rates",
+            "ingest",
+            "status",
+            "1",
+            "--url",
+            "http://127.0.0.1:9",
+            "--token",
+            "t",
+        ],
         capture_output=True,
         text=True,
         env={"PATH": "/usr/bin:/bin"},
@@ -22,10 +33,13 @@ def test_cli_reports_an_unreachable_api_in_one_line() -> None:
 
 
 def test_cli_reports_a_proxy_error_page_in_one_line() -> None:
-    """An HTML 502 from something in front of the API is shown as its status and text."""
+    """An HTML 502 from something in front of the API is shown as its status and text; the
+    request carried the bearer token (batch views need one)."""
+    seen: list[str | None] = []
 
     class BadGateway(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
+            seen.append(self.headers.get("Authorization"))
             body = b"<html><body>502 Bad Gateway</body></html>"
             self.send_response(502)
             self.send_header("Content-Type", "text/html")
@@ -40,7 +54,7 @@ def test_cli_reports_a_proxy_error_page_in_one_line() -> None:
         threading.Thread(target=server.serve_forever, daemon=True).start()
         url = f"http://127.0.0.1:{server.server_address[1]}"
         result = subprocess.run(
-            [sys.executable, "-m", "rates", "ingest", "status", "1", "--url", url],
+            [sys.executable, "-m", "rates", "ingest", "status", "1", "--url", url, "--token", "t"],
             capture_output=True,
             text=True,
             env={"PATH": "/usr/bin:/bin"},
@@ -48,4 +62,5 @@ def test_cli_reports_a_proxy_error_page_in_one_line() -> None:
         server.shutdown()
     assert result.returncode == 1
     assert "502: <html><body>502 Bad Gateway</body></html>" in result.stderr
+    assert seen == ["Bearer t"]
     assert "Traceback" not in result.stderr

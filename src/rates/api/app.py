@@ -83,5 +83,13 @@ def _openapi_without_422(app: FastAPI) -> dict[str, Any]:
                 operation.get("responses", {}).pop("422", None)
         schema.get("components", {}).get("schemas", {}).pop("HTTPValidationError", None)
         schema.get("components", {}).get("schemas", {}).pop("ValidationError", None)
+        schema.setdefault("components", {})["securitySchemes"] = {
+            "bearer": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "RATES_INGEST_TOKENS (all batch calls) or "
+                "RATES_BATCH_READ_TOKENS (reading batches only)",
+            }
+        }
         app.openapi_schema = schema
     return app.openapi_schema

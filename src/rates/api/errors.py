@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
@@ -44,11 +45,26 @@ async def _validation_error(_: Request, exc: Exception) -> Response:
     return error_response(InvalidRequest("the request is malformed", details=problems))
 
 
-async def _http_error(_: Request, exc: Exception) -> Response:
+async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     codes = {404: "not_found", 405: "method_not_allowed"}
     body = {"error": {"code": codes.get(exc.status_code, "http_error"), "message": str(exc.detail)}}
-    return json_response(body, exc.status_code, dict(exc.headers or {}))
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405 and (documented := _documented_methods(request)):
+        headers["Allow"] = documented
+    return json_response(body, exc.status_code, headers)
+
+
+def _documented_methods(request: Request) -> str:
+    """Every method the OpenAPI document gives this path: Starlette's Allow names only those
+    of the first route it tried (e.g. POST for /batches, which GET serves too)."""
+    methods: set[str] = set()
+    for template, operations in request.app.openapi()["paths"].items():
+        parts = re.split(r"(\{[^/}]+\})", template)
+        pattern = "".join("[^/]+" if p.startswith("{") else re.escape(p) for p in parts)
+        if re.fullmatch(pattern, request.url.path):
+            methods |= {method.upper() for method in operations}
+    return ", ".join(sorted(methods))
 
 
 async def _database_error(_: Request, exc: Exception) -> Response:

@@ -1,8 +1,9 @@
 """``rates serve``: gunicorn managing uvicorn worker processes.
 
-Gunicorn's master owns the listening socket, so SIGHUP starts fresh workers (loading new code)
-and retires the old ones gracefully without a refused connection, and SIGTERM lets in-flight
-requests finish within ``graceful_timeout_s``.
+Gunicorn's master owns the listening socket, so SIGHUP starts fresh workers (loading new code
+and settings read again, e.g. a rotated token in a ``*_FILE``) and retires the old ones
+gracefully without a refused connection, and SIGTERM lets in-flight requests finish within
+``graceful_timeout_s``.
 """
 
 from __future__ import annotations
@@ -11,21 +12,31 @@ import gc
 import math
 import os
 import shutil
+import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
+from pydantic import ValidationError
 
-from rates.settings import Settings
+from rates.settings import Settings, SettingsFileError
 
 
 class _GunicornServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships no type hints
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, reread: Callable[[], Settings]) -> None:
         self._settings = settings
+        self._reread = reread
+        self._configured = False
         super().__init__()
 
     def load_config(self) -> None:
+        """Called at start and, in the master, on every SIGHUP: then the settings are read
+        again, so the workers it starts next get them."""
+        if self._configured:
+            self._settings = self._settings_again()
+        self._configured = True
         settings = self._settings
         options: dict[str, Any] = {
             "bind": f"{settings.host}:{settings.port}",
@@ -45,6 +56,18 @@ class _GunicornServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships 
         for key, value in options.items():
             self.cfg.set(key, value)
 
+    def _settings_again(self) -> Settings:
+        """Fresh settings; on a bad value the running ones stay (gunicorn would exit)."""
+        try:
+            return self._reread()
+        except ValidationError as exc:  # names only: a message could quote a secret
+            names = ", ".join(".".join(map(str, e["loc"])) for e in exc.errors())
+            problem = f"invalid value for {names}"
+        except SettingsFileError as exc:
+            problem = str(exc)
+        print(f"rates serve: SIGHUP: keeping the previous settings ({problem})", file=sys.stderr)
+        return self._settings
+
     def load(self) -> Any:
         # Imported in the worker, after the fork, so a SIGHUP reload picks up new code.
         from rates.api.app import create_app
@@ -56,8 +79,9 @@ class _GunicornServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships 
         return app
 
 
-def serve(settings: Settings) -> None:
-    """Runs until SIGTERM or SIGINT; returns after a graceful shutdown.
+def serve(settings: Settings, reread: Callable[[], Settings]) -> None:
+    """Runs until SIGTERM or SIGINT; returns after a graceful shutdown. ``reread`` builds the
+    settings again on SIGHUP.
 
     Metrics of all worker processes are shared through PROMETHEUS_MULTIPROC_DIR, which must be
     set before prometheus_client is first imported, that is, here, before any worker forks."""
@@ -67,7 +91,7 @@ def serve(settings: Settings) -> None:
         Path(directory).mkdir(parents=True)
     else:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="rates-metrics-")
-    _GunicornServer(settings).run()
+    _GunicornServer(settings, reread).run()
 
 
 def _freeze_startup_heap() -> None:

@@ -20,7 +20,6 @@ from rates.errors import RatesError
 NOTIFY_CHANNEL = "rates_batches"
 # First key of the two-key advisory locks that mark batches being applied (ASCII "ba").
 BATCH_LOCK_SPACE = 0x6261
-STATUSES = ("queued", "processing", "succeeded", "rejected", "failed", "reverted")
 
 
 class BatchNotFound(RatesError):

@@ -89,16 +89,22 @@ def submit_file(
     return _raise_for_error(response)
 
 
-def get_json(url: str, path: str, params: dict[str, str] | None = None) -> dict[str, Any]:
-    return _raise_for_error(_request("GET", f"{url}{path}", params=params, timeout=30))
+def get_json(
+    url: str, path: str, token: str, params: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """A batch view; they need a bearer token (ingest or batch-read)."""
+    headers = {"Authorization": f"Bearer {token}"}
+    return _raise_for_error(
+        _request("GET", f"{url}{path}", params=params, headers=headers, timeout=30)
+    )
 
 
 def wait_for_batch(
-    url: str, batch_id: int, console: Console, poll_s: float = 0.5
+    url: str, token: str, batch_id: int, console: Console, poll_s: float = 0.5
 ) -> dict[str, Any]:
     with console.status(f"batch {batch_id}: waiting") as status:
         while True:
-            batch = get_json(url, f"/batches/{batch_id}")
+            batch = get_json(url, f"/batches/{batch_id}", token)
             if batch["status"] in TERMINAL:
                 return batch
             status.update(f"batch {batch_id}: {batch['status']} (attempts {batch['attempts']})")

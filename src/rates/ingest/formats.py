@@ -3,8 +3,10 @@
 Row by row: each row is checked as it streams past (fields, encoding, known ports, real dates,
 positive integer prices) and, while no row has failed, turned straight into a line of COPY
 text for PostgreSQL; problems are reported by line and field. Nothing is held in memory but
-the current row, the set of known ports and the first ``max_errors`` problems, so a batch of
-any size validates in constant memory and in the same single pass that loads it.
+the current line (at most RATES_MAX_LINE_BYTES), the set of known ports, a bounded cache of
+days and the first ``max_errors`` problems, so a batch of any size validates in constant
+memory and in the same single pass that loads it. Reports quote input only as short excerpts
+with control characters escaped: they are stored as jsonb, which cannot hold ``\u0000``.
 
 Most CSV batches are plain (unquoted fields, ISO dates, whole prices), and for those a faster
 lane hands PostgreSQL whole blocks of the payload: a regular expression vouches for each
@@ -15,15 +17,16 @@ lane does not vouch for goes down the row-by-row path, which reports it.
 from __future__ import annotations
 
 import csv
-import gzip
 import itertools
 import re
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import date
-from typing import IO, Any, Literal
+from typing import Any, Literal
 
 import orjson
+
+from rates.days import parse_day
+from rates.ingest.payload import PayloadProblem, PayloadReader, blocks_of_lines
 
 Format = Literal["csv", "ndjson"]
 Compression = Literal["none", "gzip"]
@@ -31,6 +34,13 @@ Compression = Literal["none", "gzip"]
 FIELDS = ("orig_code", "dest_code", "day", "price")
 HEADER = ",".join(FIELDS)
 MAX_PRICE = 2**31 - 1  # prices are PostgreSQL integers
+_MAX_PRICE_DIGITS = len(str(MAX_PRICE))
+# Distinct day strings remembered with their verdict; cleared when full, so a batch of
+# distinct non-dates costs no memory.
+_DAY_CACHE_SIZE = 4096
+_EXCERPT_CHARS = 40
+# C0 and C1 control characters, DEL, and lone surrogates (not encodable as UTF-8).
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 CONTENT_TYPES: dict[str, Format] = {
     "text/csv": "csv",
@@ -54,6 +64,23 @@ def format_of_name(name: str) -> tuple[Format, Compression] | None:
     return None
 
 
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def printable(text: str, limit: int = 1000) -> str:
+    """``text`` cut to ``limit`` characters with control characters escaped (``\\x00``):
+    storable as PostgreSQL text and jsonb, and harmless in a terminal."""
+    cut = text[:limit]
+    return _UNPRINTABLE.sub(_escape, cut) + ("..." if len(text) > limit else "")
+
+
+def excerpt(value: object) -> str:
+    """A short, printable quote of input for a report."""
+    return printable(value if isinstance(value, str) else str(value), _EXCERPT_CHARS)
+
+
 @dataclass
 class ValidationReport:
     """How many rows are invalid and the first ``max_errors`` problems, in line order.
@@ -66,12 +93,24 @@ class ValidationReport:
     rows: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)
     omitted: int = 0
+    stopped: bool = False  # reading stopped at a problem; later lines were not checked
 
     def add(self, line: int, field_name: str, reason: str) -> None:
         if len(self.errors) < self.max_errors:
-            self.errors.append({"line": line, "field": field_name, "reason": reason})
+            self.errors.append(
+                {"line": line, "field": excerpt(field_name), "reason": printable(reason, 300)}
+            )
         else:
             self.omitted += 1
+
+    def stop(self, problem: PayloadProblem) -> None:
+        """Records a problem that ends reading, e.g. a line over the length limit; listed
+        even past ``max_errors``, as the last entry, since it says why the rest is unread."""
+        self.invalid_rows += 1
+        self.errors.append(
+            {"line": problem.line, "field": problem.field, "reason": printable(problem.reason)}
+        )
+        self.stopped = True
 
     @property
     def ok(self) -> bool:
@@ -81,7 +120,7 @@ class ValidationReport:
         return {
             "invalid_rows": self.invalid_rows,
             "errors": self.errors,
-            "truncated": self.omitted > 0,
+            "truncated": self.omitted > 0 or self.stopped,
         }
 
 
@@ -90,10 +129,6 @@ def copy_escape(value: str) -> str:
     return (
         value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
     )
-
-
-def decompressed(stream: IO[bytes], compression: Compression) -> IO[bytes]:
-    return gzip.GzipFile(fileobj=stream) if compression == "gzip" else stream  # type: ignore[return-value]  # GzipFile is a binary IO
 
 
 class RowValidator:
@@ -119,17 +154,16 @@ class RowValidator:
             escaped = self._ports.get(code)
             if escaped is None:
                 problems += 1
-                report.add(line, name, f"unknown port {code[:40]}")
+                report.add(line, name, f"unknown port {excerpt(code)}")
             codes.append(escaped)
         day = self._day(values["day"])
         if day is None:
             problems += 1
-            report.add(line, "day", f"not a real date as YYYY-MM-DD: {str(values['day'])[:40]}")
-        price = values["price"]
-        price_problem = _price_problem(price)
-        if price_problem is not None:
+            report.add(line, "day", f"not a real date as YYYY-MM-DD: {excerpt(values['day'])}")
+        price = _price_or_problem(values["price"])
+        if isinstance(price, str):
             problems += 1
-            report.add(line, "price", price_problem)
+            report.add(line, "price", price)
         report.rows += 1
         if problems:
             report.invalid_rows += 1
@@ -140,26 +174,31 @@ class RowValidator:
         if not isinstance(value, str):
             return None
         if value not in self._days:
-            try:
-                parsed = date.fromisoformat(value) if len(value) == 10 else None
-            except ValueError:
-                parsed = None
+            if len(self._days) >= _DAY_CACHE_SIZE:
+                self._days.clear()
+            parsed = parse_day(value)
             self._days[value] = parsed.isoformat() if parsed else None
         return self._days[value]
 
 
-def _price_problem(price: object) -> str | None:
+def _price_or_problem(price: object) -> int | str:
+    """The price as an int, or why it is not one. Digits are counted before converting:
+    Python refuses to turn more than 4,300 of them into an int."""
     if isinstance(price, str):
         if price == "":
             return "missing value"
-        text = price[1:] if price[:1] in "+-" else price
-        if not (text.isascii() and text.isdigit()):
+        sign, digits = (price[0], price[1:]) if price[:1] in "+-" else ("", price)
+        if not (digits.isascii() and digits.isdigit()):
             try:
                 float(price)
             except ValueError:
-                return f"not a number: {price[:40]}"
-            return f"not an integer: {price[:40]}"
-        value = int(price)
+                return f"not a number: {excerpt(price)}"
+            return f"not an integer: {excerpt(price)}"
+        significant = digits.lstrip("0")
+        if len(significant) > _MAX_PRICE_DIGITS:
+            problem = "must be positive" if sign == "-" else "too large"
+            return f"{problem}: {excerpt(price)}"
+        value = int(sign + (significant or "0"))
     elif isinstance(price, bool) or not isinstance(price, int):
         if isinstance(price, float):
             return f"not an integer: {price}"
@@ -170,11 +209,12 @@ def _price_problem(price: object) -> str | None:
         return f"must be positive: {value}"
     if value > MAX_PRICE:
         return f"too large: {value}"
-    return None
+    return value
 
 
 def _decoded_lines(lines: Iterable[bytes], bad_encoding: set[int]) -> Iterator[str]:
-    """Decodes UTF-8 line by line, remembering which physical lines were not UTF-8."""
+    """Decodes UTF-8 line by line, remembering which physical lines were not UTF-8 (the
+    reader clears them row by row)."""
     for number, raw in enumerate(lines, start=1):
         try:
             text = raw.decode("utf-8")
@@ -218,11 +258,15 @@ def csv_copy_lines(
             report.invalid_rows += 1
             report.add(1, "header", problem)
             return
+        bad_encoding.clear()
         for row in reader:
             line = reader.line_num
+            # The reader pulls exactly the lines of this row: any bad one is in this row.
+            not_utf8 = bool(bad_encoding)
+            bad_encoding.clear()
             if not row:
                 continue  # blank lines carry no data
-            if line in bad_encoding:
+            if not_utf8:
                 report.rows += 1
                 report.invalid_rows += 1
                 report.add(line, "row", "not valid UTF-8")
@@ -275,7 +319,7 @@ def ndjson_copy_lines(
             for name in missing:
                 report.add(line, name, "missing field")
             for key in extra:
-                report.add(line, str(key)[:40], "unexpected field")
+                report.add(line, str(key), "unexpected field")
             continue
         if isinstance(obj["price"], str):
             report.rows += 1
@@ -310,18 +354,20 @@ class NotPlain(Exception):
 
 
 def plain_csv_copy_data(
-    stream: IO[bytes],
+    stream: PayloadReader,
     ports: Collection[str],
     batch_id: int,
     report: ValidationReport,
+    max_line_bytes: int,
     block_bytes: int = 1 << 18,
 ) -> Iterator[bytes]:
     """Blocks of COPY data (CSV format, batch id appended to each line) for a plain CSV
     payload, counting its rows in ``report``; raises NotPlain at the first block it cannot
-    vouch for. Dates are only shaped here: COPY rejects an impossible one (a DataError)."""
+    vouch for, PayloadProblem at a limit. Dates are only shaped here: COPY rejects an
+    impossible one (a DataError)."""
     known = {code.encode() for code in ports}
     suffix = f",{batch_id}\n".encode()
-    blocks = _blocks_of_lines(stream, block_bytes)
+    blocks = blocks_of_lines(stream, block_bytes, max_line_bytes)
     first = next(blocks, b"")
     header, _, first = first.partition(b"\n")
     if csv_header_line_problem(header.removesuffix(b"\r")) is not None:
@@ -340,21 +386,13 @@ def plain_csv_copy_data(
         raise NotPlain("no rows")
 
 
-def _blocks_of_lines(stream: IO[bytes], block_bytes: int) -> Iterator[bytes]:
-    """The stream in blocks of whole lines, each ending in a newline."""
-    rest = b""
-    while chunk := stream.read(block_bytes):
-        data = rest + chunk
-        cut = data.rfind(b"\n") + 1
-        rest = data[cut:]
-        if cut:
-            yield data[:cut]
-    if rest:
-        yield rest + b"\n"
-
-
 def copy_lines(
     fmt: Format, lines: Iterable[bytes], validator: RowValidator, report: ValidationReport
 ) -> Iterator[str]:
+    """COPY lines of the valid rows; a PayloadProblem from reading (a limit passed, corrupt
+    gzip) ends the report there."""
     parse = csv_copy_lines if fmt == "csv" else ndjson_copy_lines
-    return parse(lines, validator, report)
+    try:
+        yield from parse(lines, validator, report)
+    except PayloadProblem as problem:
+        report.stop(problem)

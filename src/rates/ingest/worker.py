@@ -29,9 +29,10 @@ from rates.ingest.formats import (
     RowValidator,
     ValidationReport,
     copy_lines,
-    decompressed,
     plain_csv_copy_data,
+    printable,
 )
+from rates.ingest.payload import PayloadProblem, PayloadReader, lines
 from rates.ingest.task_protection import TaskProtection
 from rates.observability import metrics
 from rates.settings import Settings
@@ -89,18 +90,6 @@ def payload_changed(batch: ClaimedBatch, sha256: str) -> Any:
             "storage_uri": batch.storage_uri,
         }
     )
-
-
-def iter_lines(stream: Any, chunk_bytes: int = 1 << 20) -> Iterator[bytes]:
-    """Lines without their terminators (LF or CRLF), read in large chunks."""
-    pending = b""
-    while chunk := stream.read(chunk_bytes):
-        lines = (pending + chunk).split(b"\n")
-        pending = lines.pop()
-        for line in lines:
-            yield line[:-1] if line.endswith(b"\r") else line
-    if pending:
-        yield pending[:-1] if pending.endswith(b"\r") else pending
 
 
 def _undo_rows_keep_claim(work: psycopg.Connection[Any]) -> bool:
@@ -277,9 +266,10 @@ class Worker:
             status = "interrupted" if isinstance(exc, Interrupted) else "error"
             if status == "interrupted" or not _undo_rows_keep_claim(work):
                 work.rollback()  # releases the batch at once
-            self._finish_attempt(side, batch.id, attempt, status, f"{type(exc).__name__}: {exc}")
+            error = printable(f"{type(exc).__name__}: {exc}")  # may quote input: no NUL in text
+            self._finish_attempt(side, batch.id, attempt, status, error)
             if status == "error":
-                bound.error("batch_attempt_failed", attempt=attempt, error=str(exc))
+                bound.error("batch_attempt_failed", attempt=attempt, error=error)
                 work.execute(
                     sql.RETRY_LATER,
                     {"id": batch.id, "delay_s": self.settings.worker_retry_delay_s * attempt},
@@ -306,7 +296,8 @@ class Worker:
         if loaded is None:
             loaded = self._load_row_by_row(work, batch, ports)
         report, sha256 = loaded
-        if batch.sha256 not in (None, sha256):  # the stored bytes are not those accepted
+        # The stored bytes are not those accepted (no hash: reading stopped at a limit).
+        if sha256 is not None and batch.sha256 not in (None, sha256):
             work.execute(UNDO_ROWS)
             work.execute(
                 sql.MARK_FAILED, {"id": batch.id, "report": payload_changed(batch, sha256)}
@@ -346,7 +337,7 @@ class Worker:
 
     def _load_plain_csv(
         self, work: psycopg.Connection[Any], batch: ClaimedBatch, ports: list[str]
-    ) -> tuple[ValidationReport, str] | None:
+    ) -> tuple[ValidationReport, str | None] | None:
         """COPYs a plain CSV payload block by block; None (and the savepoint restored) if it
         is not plain or COPY finds a bad value, for the row-by-row path to load and report."""
         report = ValidationReport(max_errors=self.settings.max_reported_errors)
@@ -355,13 +346,20 @@ class Worker:
                 self._open_payload(batch) as (stream, hashing),
                 work.cursor().copy(COPY_PLAIN_CSV) as copy,
             ):
-                for block in plain_csv_copy_data(stream, ports, batch.id, report):
+                for block in plain_csv_copy_data(
+                    stream, ports, batch.id, report, self.settings.max_line_bytes
+                ):
                     copy.write(block)
                     self._check_deadline()
         except (NotPlain, psycopg.errors.DataError) as exc:
             work.execute(UNDO_ROWS)
             log.info("batch_checked_row_by_row", batch_id=batch.id, reason=str(exc)[:200])
             return None
+        except PayloadProblem as problem:  # a limit passed: rejected here, no second reading
+            work.execute(UNDO_ROWS)
+            rejected = ValidationReport(max_errors=self.settings.max_reported_errors)
+            rejected.stop(problem)
+            return rejected, None
         return report, hashing.sha256.hexdigest()
 
     def _load_row_by_row(
@@ -377,7 +375,8 @@ class Worker:
         ):
             buffer: list[str] = []
             size = 0
-            for line in copy_lines(batch.format, iter_lines(stream), validator, report):  # type: ignore[arg-type]
+            payload_lines = lines(stream, self.settings.max_line_bytes)
+            for line in copy_lines(batch.format, payload_lines, validator, report):  # type: ignore[arg-type]
                 buffer.append(line)
                 size += len(line)
                 if size >= _COPY_FLUSH_BYTES:
@@ -390,13 +389,14 @@ class Worker:
         return report, hashing.sha256.hexdigest()
 
     @contextmanager
-    def _open_payload(self, batch: ClaimedBatch) -> Iterator[tuple[IO[bytes], _HashingReader]]:
-        """The batch's payload, decompressed, hashed as it streams past; read to its end on
-        the way out, so the hash covers all of it even where parsing stopped early (and a
-        gzip member's trailer)."""
+    def _open_payload(self, batch: ClaimedBatch) -> Iterator[tuple[PayloadReader, _HashingReader]]:
+        """The batch's payload, decompressed within the limits, hashed as it streams past;
+        read to its end on the way out, so the hash covers all of it even where parsing
+        stopped early (and a gzip member's trailer)."""
         with self.store.open(batch.storage_uri) as stored:
             hashing = _HashingReader(stored)
-            yield decompressed(hashing, batch.compression), hashing  # type: ignore[arg-type]
+            limit = self.settings.max_batch_decompressed_bytes
+            yield PayloadReader(hashing, batch.compression, limit), hashing  # type: ignore[arg-type]
             while hashing.read(1 << 20):
                 pass
 
