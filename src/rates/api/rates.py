@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from rates.api.errors import json_response
+from rates.api.rates_csv import VARY_ACCEPT, rates_csv_response, wants_csv
 from rates.api.schemas import ERROR_RESPONSES, RatesResponse
 from rates.query import RatesQuery, fetch_daily_rates
 
@@ -19,6 +20,7 @@ _PARAMETERS = [
     {"name": "dest_code", "description": f"Destination: {_LOCATION}", "example": "NLRTM"},
     {"name": "origin", "description": "Alias of orig_code"},
     {"name": "destination", "description": "Alias of dest_code"},
+    {"name": "format", "description": "json (default) or csv; or send Accept: text/csv"},
 ]
 
 
@@ -48,11 +50,14 @@ async def get_rates(request: Request) -> Response:
     )
     async with request.app.state.pool.connection() as conn:
         rates = await fetch_daily_rates(conn, query)
+    if wants_csv(request):
+        return rates_csv_response(query, rates)
     return json_response(
         {
             "rates": [
                 {"day": rate.day.isoformat(), "price": rate.price, "count": rate.count}
                 for rate in rates
             ]
-        }
+        },
+        headers=VARY_ACCEPT,
     )
