@@ -19,11 +19,12 @@ function token() {
   return sessionStorage.getItem(TOKEN_KEY);
 }
 
-function showTokenState(message = "") {
+function showTokenState(message = "", isError = true) {
   const known = Boolean(token());
   $("token-form").hidden = known;
   $("token-state").hidden = !known;
   $("token-message").textContent = message;
+  $("token-message").classList.toggle("error", isError);
 }
 
 $("token-form").addEventListener("submit", (event) => {
@@ -352,6 +353,13 @@ dropzone.addEventListener("drop", (event) => {
 
 const initial = urlState();
 $("status-filter").value = initial.status;
-showTokenState();
-refreshList();
-if (initial.batch !== null) select(initial.batch);
+selected = initial.batch;
+if (token()) {
+  showTokenState();
+  refreshList();
+  if (selected !== null) showBatch(selected);
+} else {
+  // Nothing is asked of the API without a token.
+  showTokenState("Enter the bearer token to see and submit batches.", false);
+  $("token").focus();
+}
