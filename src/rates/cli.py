@@ -20,6 +20,7 @@ from rates.db.migrate import migrate
 from rates.devstack import (
     DevstackError,
     StackOptions,
+    api_url_path,
     ingest_token_path,
     prepare_database,
     run_local_stack,
@@ -267,11 +268,28 @@ def worker(
 
 
 LOCAL_API_URL = "http://127.0.0.1:8000"
-ApiUrl = Annotated[str, typer.Option(envvar="RATES_API_URL", help="Base URL of the rates API.")]
+ApiUrl = Annotated[
+    str | None,
+    typer.Option(
+        envvar="RATES_API_URL",
+        help=f"Base URL of the rates API [default: the one `rates up` recorded in the data "
+        f"directory, else {LOCAL_API_URL}].",
+    ),
+]
 Token = Annotated[
     str | None,
     typer.Option(envvar="RATES_INGEST_TOKEN", help="Bearer token [default: the local stack's]."),
 ]
+
+
+def _api_url(settings: Settings, url: str | None) -> str:
+    """--url / RATES_API_URL, else the URL the local stack recorded, else the default port."""
+    if url:
+        return url.rstrip("/")
+    recorded = api_url_path(settings.data_dir)
+    if recorded.exists():
+        return recorded.read_text().strip()
+    return LOCAL_API_URL
 
 
 def _token(settings: Settings, token: str | None) -> str:
@@ -294,13 +312,14 @@ def ingest_submit(
     idempotency_key: Annotated[
         str | None, typer.Option(help="Resubmitting with the same key returns the same batch.")
     ] = None,
-    url: ApiUrl = LOCAL_API_URL,
+    url: ApiUrl = None,
     token: Token = None,
 ) -> None:
     """Upload a batch file (with a progress bar); with --wait, exit 1 unless it succeeds."""
     from rates.ingest.client import submit_file, wait_for_batch
 
     settings = load_settings()
+    url = _api_url(settings, url)
     with user_errors():
         batch = submit_file(url, _token(settings, token), file, idempotency_key, console)
         console.print(f"batch {batch['id']}: {batch['status']}")
@@ -312,10 +331,11 @@ def ingest_submit(
 
 
 @ingest_app.command("status")
-def ingest_status(batch_id: int, url: ApiUrl = LOCAL_API_URL) -> None:
+def ingest_status(batch_id: int, url: ApiUrl = None) -> None:
     """Show one batch: status, rows, timings, attempts, error report."""
     from rates.ingest.client import get_json
 
+    url = _api_url(load_settings(), url)
     with user_errors():
         print_batch(get_json(url, f"/batches/{batch_id}"))
 
@@ -324,13 +344,14 @@ def ingest_status(batch_id: int, url: ApiUrl = LOCAL_API_URL) -> None:
 def ingest_list(
     status: Annotated[str | None, typer.Option(help="Only batches with this status.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
-    url: ApiUrl = LOCAL_API_URL,
+    url: ApiUrl = None,
 ) -> None:
     """Recent batches, newest first."""
     from rich.table import Table
 
     from rates.ingest.client import get_json
 
+    url = _api_url(load_settings(), url)
     with user_errors():
         params = {"limit": str(limit), **({"status": status} if status else {})}
         listing = get_json(url, "/batches", params)
@@ -366,13 +387,20 @@ def ingest_register(
     _with_connection(settings, register)
 
 
+# A batch's phases in the order they happen.
+_PHASES = ("load", "commit", "total", "roll_up")
+
+
 def print_batch(batch: dict[str, Any]) -> None:
     colour = {"succeeded": "green", "rejected": "red", "failed": "red"}.get(batch["status"], "")
     rows = batch["rows"]
+    timings = batch.get("timings_s") or {}
+    phases = sorted(timings, key=lambda p: (_PHASES.index(p) if p in _PHASES else len(_PHASES), p))
+    took = ", ".join(f"{phase.replace('_', ' ')} {timings[phase]:.2f} s" for phase in phases)
     console.print(
         f"batch {batch['id']}: [{colour or 'default'}]{batch['status']}[/] - rows "
         f"{rows['inserted'] or 0} inserted of {rows['total'] or 0}, attempts {batch['attempts']}"
-        f", timings {batch['timings_s']}"
+        + (f"; took {took}" if took else "")
     )
     report = batch.get("report") or {}
     if report.get("errors"):
