@@ -218,7 +218,7 @@ function renderBatch(batch) {
 /** Shows a batch and, until it ends, keeps it (and the list) up to date. */
 async function showBatch(id) {
   const mine = ++watching;
-  let lastStatus = null;
+  let afterEnd = 0;
   for (;;) {
     const { body, error } = await api(`/batches/${id}`);
     if (mine !== watching) return;
@@ -230,9 +230,12 @@ async function showBatch(id) {
       return;
     }
     renderBatch(body);
-    if (body.status !== lastStatus && lastStatus !== null) refreshList();
-    lastStatus = body.status;
-    if (TERMINAL.has(body.status)) return;
+    const listed = $("batches").querySelector(`tr[data-batch="${id}"] .badge`);
+    if (listed && listed.textContent !== body.status) refreshList();
+    // A batch's outcome commits just before its attempt is closed: poll a little longer
+    // for the attempt's end, but not forever (a crashed worker's attempt waits for a peer).
+    const settled = (body.attempt_log ?? []).every((attempt) => attempt.finished_at);
+    if (TERMINAL.has(body.status) && (settled || ++afterEnd > 10)) return;
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));
     if (mine !== watching) return;
   }
