@@ -121,8 +121,9 @@ def _tab(browser: Browser, width: int, height: int) -> Iterator[Page]:
         ),
     )
     yield tab
+    seen = list(problems)  # closing the tab cuts its requests still under way: not a fault
     context.close()
-    assert not problems, problems
+    assert not seen, seen
 
 
 @pytest.fixture

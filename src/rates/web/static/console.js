@@ -51,7 +51,12 @@ $("forget-token").addEventListener("click", () => {
 async function api(path, method = "GET") {
   const headers = { Accept: "application/json" };
   if (token()) headers.Authorization = `Bearer ${token()}`;
-  const response = await fetch(path, { method, headers, cache: "no-store" });
+  let response;
+  try {
+    response = await fetch(path, { method, headers, cache: "no-store" });
+  } catch {
+    return { response: null, error: { message: "The API cannot be reached; try again." } };
+  }
   if (response.status === 401) {
     const error = await readError(response);
     sessionStorage.removeItem(TOKEN_KEY);

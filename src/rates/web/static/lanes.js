@@ -77,9 +77,10 @@ function attachPicker(input) {
     const text = input.value.trim();
     const mine = ++asked;
     if (!text) return close();
-    const response = await fetch(`/locations?${new URLSearchParams({ q: text, limit: "8" })}`);
+    const response = await fetch(`/locations?${new URLSearchParams({ q: text, limit: "8" })}`)
+      .catch(() => null);
     if (mine !== asked || document.activeElement !== input) return;
-    if (!response.ok) return close();
+    if (!response || !response.ok) return close();
     matches = (await response.json()).locations;
     active = -1;
     render();
@@ -295,8 +296,8 @@ async function start() {
     return load(lane);
   }
   // Nothing asked for yet: open with a lane that has recent prices.
-  const response = await fetch("/lanes/example");
-  if (!response.ok) {
+  const response = await fetch("/lanes/example").catch(() => null);
+  if (!response || !response.ok) {
     setStatus("Pick an origin, a destination and a range of days.", false);
     return;
   }
