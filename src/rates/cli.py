@@ -21,6 +21,7 @@ from rates.db.migrate import migrate
 from rates.devstack import (
     DevstackError,
     StackOptions,
+    api_url_path,
     ingest_token_path,
     prepare_database,
     run_local_stack,
@@ -291,7 +292,14 @@ def _serve_worker_metrics(settings: Settings) -> None:
 
 
 LOCAL_API_URL = "http://127.0.0.1:8000"
-ApiUrl = Annotated[str, typer.Option(envvar="RATES_API_URL", help="Base URL of the rates API.")]
+ApiUrl = Annotated[
+    str | None,
+    typer.Option(
+        envvar="RATES_API_URL",
+        help=f"Base URL of the rates API [default: the one `rates up` recorded in the data "
+        f"directory, else {LOCAL_API_URL}].",
+    ),
+]
 Token = Annotated[
     str | None,
     typer.Option(
@@ -300,6 +308,16 @@ Token = Annotated[
         " [default: the local stack's].",
     ),
 ]
+
+
+def _api_url(settings: Settings, url: str | None) -> str:
+    """--url / RATES_API_URL, else the URL the local stack recorded, else the default port."""
+    if url:
+        return url.rstrip("/")
+    recorded = api_url_path(settings.data_dir)
+    if recorded.exists():
+        return recorded.read_text().strip()
+    return LOCAL_API_URL
 
 
 def _token(settings: Settings, token: str | None) -> str:
@@ -322,13 +340,14 @@ def ingest_submit(
     idempotency_key: Annotated[
         str | None, typer.Option(help="Resubmitting with the same key returns the same batch.")
     ] = None,
-    url: ApiUrl = LOCAL_API_URL,
+    url: ApiUrl = None,
     token: Token = None,
 ) -> None:
     """Upload a batch file (with a progress bar); with --wait, exit 1 unless it succeeds."""
     from rates.ingest.client import submit_file, wait_for_batch
 
     settings = load_settings()
+    url = _api_url(settings, url)
     with user_errors():
         bearer = _token(settings, token)
         batch = submit_file(url, bearer, file, idempotency_key, console)
@@ -341,11 +360,13 @@ def ingest_submit(
 
 
 @ingest_app.command("status")
-def ingest_status(batch_id: int, url: ApiUrl = LOCAL_API_URL, token: Token = None) -> None:
+def ingest_status(batch_id: int, url: ApiUrl = None, token: Token = None) -> None:
     """Show one batch: status, rows, timings, attempts, error report."""
     from rates.ingest.client import get_json
 
-    bearer = _token(load_settings(), token)
+    settings = load_settings()
+    bearer = _token(settings, token)
+    url = _api_url(settings, url)
     with user_errors():
         print_batch(get_json(url, f"/batches/{batch_id}", bearer))
 
@@ -354,7 +375,7 @@ def ingest_status(batch_id: int, url: ApiUrl = LOCAL_API_URL, token: Token = Non
 def ingest_list(
     status: Annotated[str | None, typer.Option(help="Only batches with this status.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
-    url: ApiUrl = LOCAL_API_URL,
+    url: ApiUrl = None,
     token: Token = None,
 ) -> None:
     """Recent batches, newest first."""
@@ -362,7 +383,9 @@ def ingest_list(
 
     from rates.ingest.client import get_json
 
-    bearer = _token(load_settings(), token)
+    settings = load_settings()
+    bearer = _token(settings, token)
+    url = _api_url(settings, url)
     with user_errors():
         params = {"limit": str(limit), **({"status": status} if status else {})}
         listing = get_json(url, "/batches", bearer, params)
@@ -431,13 +454,20 @@ def ingest_sweep(
     _with_connection(settings, sweep)
 
 
+# A batch's phases in the order they happen.
+_PHASES = ("load", "count", "commit", "total")
+
+
 def print_batch(batch: dict[str, Any]) -> None:
     colour = {"succeeded": "green", "rejected": "red", "failed": "red"}.get(batch["status"], "")
     rows = batch["rows"]
+    timings = batch.get("timings_s") or {}
+    phases = sorted(timings, key=lambda p: (_PHASES.index(p) if p in _PHASES else len(_PHASES), p))
+    took = ", ".join(f"{phase.replace('_', ' ')} {timings[phase]:.2f} s" for phase in phases)
     console.print(
         f"batch {batch['id']}: [{colour or 'default'}]{batch['status']}[/] - rows "
         f"{rows['inserted'] or 0} inserted of {rows['total'] or 0}, attempts {batch['attempts']}"
-        f", timings {batch['timings_s']}"
+        + (f"; took {took}" if took else "")
     )
     report = batch.get("report") or {}
     if report.get("errors"):

@@ -415,6 +415,21 @@ def ingest_token_path(data_dir: Path) -> Path:
     return data_dir / "ingest-token"
 
 
+def api_url_path(data_dir: Path) -> Path:
+    """Where ``rates up`` records its API's URL, for ``rates ingest`` to find by default."""
+    return data_dir / "api-url"
+
+
+def record_api_url(settings: Settings) -> str:
+    """Writes the URL the local API answers on (loopback when it listens on every address)."""
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "") else settings.host
+    host = "[::1]" if host == "::" else host
+    url = f"http://{host}:{settings.port}"
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    api_url_path(settings.data_dir).write_text(url + "\n")
+    return url
+
+
 def local_ingest_token(data_dir: Path) -> Path:
     """A token for the local stack's batch endpoint, made once, readable by its owner only."""
     path = ingest_token_path(data_dir)
@@ -469,9 +484,10 @@ def run_local_stack(settings: Settings, options: StackOptions, say: Callable[[st
             say(f"ingest token for POST /batches in {token_file}")
         children.start("api", ["serve"], env)
         children.start("worker", ["worker"], env)
+        url = record_api_url(settings)
         say(
-            f"API on http://{settings.host}:{settings.port} (docs at /docs), worker running; "
-            "Ctrl-C stops"
+            f"API on {url}: the lane explorer at /, batches at /console/batches, docs at "
+            "/docs; worker running; Ctrl-C stops"
         )
         exited = children.wait_for_signal_or_exit()
         if exited is not None:

@@ -9,10 +9,12 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx2 as httpx
 import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
 
 from rates.devstack import free_port
 from rates.settings import Settings
@@ -105,3 +107,100 @@ def start_worker(
         return process
 
     return start
+
+
+# --- a real browser ---------------------------------------------------------------------------
+
+CHROMIUM = Path("/usr/bin/chromium")
+# Headless, no sandbox (root in containers), and nothing that reaches the network by itself:
+# the machine has none, and a browser waiting on it would stall the tests.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium driven by Playwright; its absence is a failure, not a skip."""
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} not found: run scripts/bootstrap (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@contextlib.contextmanager
+def _tab(browser: Browser, width: int, height: int) -> Iterator[Page]:
+    """A fresh tab (own storage); a script error or a refused resource fails the test."""
+    context = browser.new_context(viewport={"width": width, "height": height})
+    tab = context.new_page()
+    problems: list[str] = []
+    tab.on("pageerror", lambda error: problems.append(f"script error: {error}"))
+    tab.on(
+        "console",
+        lambda message: (
+            problems.append(f"console: {message.text}")
+            if "Content Security Policy" in message.text
+            else None
+        ),
+    )
+    yield tab
+    seen = list(problems)  # closing the tab cuts its requests still under way: not a fault
+    context.close()
+    assert not seen, seen
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    """A desktop-sized tab."""
+    with _tab(browser, 1280, 900) as tab:
+        yield tab
+
+
+@pytest.fixture
+def phone_page(browser: Browser) -> Iterator[Page]:
+    """A tab as wide as a small phone's screen."""
+    with _tab(browser, 375, 740) as tab:
+        yield tab
+
+
+@dataclass
+class Stack:
+    """``rates serve`` and ``rates worker`` on one database, as real processes."""
+
+    url: str
+    token: str
+    database_url: str
+
+
+@pytest.fixture
+def stack(
+    sample_database_url: str,
+    start_rates: Callable[..., subprocess.Popen[bytes]],
+    port: int,
+    tmp_path: Path,
+) -> Stack:
+    """The API (one process) and a worker on the sample data, with an ingest token."""
+    token = "browser-test-token"
+    env = rates_env(
+        RATES_DATABASE_URL=sample_database_url,
+        RATES_PORT=str(port),
+        RATES_WORKERS="1",
+        RATES_INGEST_TOKENS=token,
+        RATES_STORAGE_DIR=str(tmp_path / "batches"),
+        RATES_WORKER_METRICS_PORT="0",
+        RATES_ACCESS_LOG="false",
+    )
+    start_rates("serve", env=env, log=tmp_path / "serve.log")
+    start_rates("worker", env=env, log=tmp_path / "worker.log")
+    url = f"http://127.0.0.1:{port}"
+    wait_for(f"{url}/readyz")
+    return Stack(url=url, token=token, database_url=sample_database_url)

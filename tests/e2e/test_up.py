@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import signal
 import subprocess
@@ -49,6 +50,7 @@ def test_up_serves_demo_data_stops_cleanly_and_reuses_it(
         response = httpx.get(f"{base}/rates", params=query)
         assert response.status_code == 200
         answers.append(response.json())
+        assert "Lane explorer" in httpx.get(f"{base}/").text
         if run == 0:
             submit_batches_through_the_cli(base, data_dir, tmp_path)
         code_a, code_b = _two_ports(data_dir)
@@ -111,18 +113,23 @@ def _api_workers(up_pid: int) -> list[int]:
 
 
 def submit_batches_through_the_cli(base: str, data_dir: Path, tmp_path: Path) -> None:
-    """`rates ingest submit --wait` against the stack's worker: exit 0 applied, 1 rejected."""
+    """`rates ingest submit --wait` against the stack's worker: exit 0 applied, 1 rejected.
+    No --url nor RATES_API_URL: the CLI finds the stack (on a port other than 8000) through
+    the URL `rates up` recorded in the data directory."""
+    assert (data_dir / "api-url").read_text().strip() == base
     good = tmp_path / "good.csv"
     # Three prices of 777 on a day outside the demo data: the day's average must be 777.
     code_a, code_b = _two_ports(data_dir)
     good.write_text("orig_code,dest_code,day,price\n" + f"{code_a},{code_b},2020-06-01,777\n" * 3)
     bad = tmp_path / "bad.csv"
     bad.write_text(f"orig_code,dest_code,day,price\n{code_a},{code_b},2020-06-31,777\n")
-    env = rates_env(RATES_DATA_DIR=str(data_dir), RATES_API_URL=base)
+    env = rates_env(RATES_DATA_DIR=str(data_dir))
     submit = [sys.executable, "-m", "rates", "ingest", "submit", "--wait"]
     ok = subprocess.run([*submit, str(good)], env=env, capture_output=True, text=True, timeout=60)
     assert ok.returncode == 0, ok.stderr
     assert "succeeded" in ok.stderr
+    took = r"took\s+load\s+\d+\.\d\d\s+s,\s+commit\s+\d+\.\d\d\s+s,\s+total\s+\d+\.\d\d\s+s"
+    assert re.search(took, ok.stderr), ok.stderr
     rejected = subprocess.run(
         [*submit, str(bad)], env=env, capture_output=True, text=True, timeout=60
     )

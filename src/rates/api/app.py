@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from rates.api import batches, health, rates
+from rates.api import batches, health, locations, rates, web
 from rates.api.errors import install_error_handlers
 from rates.api.middleware import ObservabilityMiddleware
 from rates.db.connection import create_pool, create_sync_pool
@@ -54,6 +54,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(rates.router)
     app.include_router(batches.router)
     app.include_router(health.router)
+    app.include_router(locations.router)
+    app.include_router(web.make_router(web.WebFiles.read()))
     app.openapi = lambda: _openapi_without_422(app)  # type: ignore[method-assign]
     return app
 

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from rates.api.errors import json_response
+from rates.api.rates_csv import VARY_ACCEPT, rates_csv_response, wants_csv
 from rates.api.schemas import ERROR_RESPONSES, RatesResponse
 from rates.query import RatesQuery, fetch_daily_rates, fetch_data_version
 
@@ -34,6 +35,14 @@ _PARAMETERS = [
         "example": "NLRTM",
     },
 ]
+# Optional, unlike the others; only these two values.
+_FORMAT = {
+    "in": "query",
+    "name": "format",
+    "required": False,
+    "schema": {"type": "string", "enum": ["json", "csv"]},
+    "description": "json (default) or csv; or send Accept: text/csv",
+}
 
 
 @router.get(
@@ -53,6 +62,7 @@ _PARAMETERS = [
             }
             for parameter in _PARAMETERS
         ]
+        + [_FORMAT]
     },
 )
 async def get_rates(request: Request) -> Response:
@@ -65,12 +75,18 @@ async def get_rates(request: Request) -> Response:
         destination=params.get("dest_code", params.get("destination")),
         max_range_days=request.app.state.settings.max_range_days,
     )
+    as_csv = wants_csv(request)
     async with request.app.state.pool.connection() as conn:
         if (asked := request.headers.get("if-none-match")) is not None:
-            etag = _etag(await fetch_data_version(conn))
+            etag = _etag(await fetch_data_version(conn), as_csv)
             if _matches(asked, etag):
                 return Response(status_code=304, headers=_cache_headers(etag))
         answer = await fetch_daily_rates(conn, query)
+    headers = _cache_headers(_etag(answer.data_version, as_csv))
+    if as_csv:
+        response = rates_csv_response(query, answer.rates)
+        response.headers.update(headers)
+        return response
     return json_response(
         {
             "rates": [
@@ -78,13 +94,14 @@ async def get_rates(request: Request) -> Response:
                 for rate in answer.rates
             ]
         },
-        headers=_cache_headers(_etag(answer.data_version)),
+        headers=headers,
     )
 
 
-def _etag(data_version: int) -> str:
-    """Weak: the same data gives the same answer, byte for byte or not."""
-    return f'W/"{data_version}"'
+def _etag(data_version: int, as_csv: bool) -> str:
+    """Weak: the same data gives the same answer, byte for byte or not; the CSV and JSON
+    forms of one URL are different representations, so they get different tags."""
+    return f'W/"{data_version}{"-csv" if as_csv else ""}"'
 
 
 def _matches(if_none_match: str, etag: str) -> bool:
@@ -94,4 +111,4 @@ def _matches(if_none_match: str, etag: str) -> bool:
 
 
 def _cache_headers(etag: str) -> dict[str, str]:
-    return {"ETag": etag, "Cache-Control": CACHE_CONTROL}
+    return {"ETag": etag, "Cache-Control": CACHE_CONTROL, **VARY_ACCEPT}
