@@ -68,7 +68,10 @@ def rebuild_read_model(conn: psycopg.Connection[Any], rollup_min_ports: int | No
     conn.execute("INSERT INTO routes SELECT DISTINCT orig_code, dest_code FROM route_days")
     conn.execute(REBUILD_PORT_ROLLUPS)
     conn.execute(REBUILD_REGION_DAYS)
-    conn.execute("UPDATE batches SET rolled_up = true WHERE status = 'succeeded' AND NOT rolled_up")
+    conn.execute(
+        "UPDATE batches SET rolled_up = true, merged = true"
+        " WHERE status = 'succeeded' AND NOT (rolled_up AND merged)"
+    )
     conn.execute(NEXT_DATA_VERSION)
 
 

@@ -104,26 +104,65 @@ SELECT attempt, worker, started_at, finished_at, outcome, error
 FROM batch_attempts WHERE batch_id = %s ORDER BY attempt
 """
 
-# NOWAIT: a batch that a worker is applying holds its row lock until it commits; a revert
-# answers 409 at once rather than queue behind it.
-LOCK_FOR_REVERT = f"SELECT {_SHOWN_STATUS} FROM batches b WHERE b.id = %s FOR UPDATE OF b NOWAIT"
+SHOWN_STATUS = f"SELECT {_SHOWN_STATUS} FROM batches b WHERE b.id = %s"
+LOCK_FOR_REVERT = SHOWN_STATUS + " FOR UPDATE OF b"
 
 # --- the read model: what a batch adds to the totals the rates query reads ------------------
-# Applying and reverting run the same ordered upserts (a revert adds the negated totals), so
-# both lock route_days rows, then region_days rows, then the data version, each in key order:
-# two of them never wait on each other in a cycle.
+# A batch appends its route-days (rows tagged with its id; migration 0010) and upserts its
+# region-days; a revert removes its appended rows and subtracts what was merged already. Every
+# upsert runs in key order (merged route-days, then region-days, then the data version), so
+# applies, merges and reverts never wait on each other in a cycle.
 BATCH_TOTALS = """
 CREATE TEMPORARY TABLE batch_totals ON COMMIT DROP AS
 SELECT orig_code, dest_code, day, %(sign)s * sum(price) AS total, %(sign)s * count(*) AS prices
 FROM prices WHERE batch_id = %(id)s
 GROUP BY orig_code, dest_code, day
 """
-ADD_TO_ROUTE_DAYS = """
-INSERT INTO route_days AS r (orig_code, dest_code, day, total, prices)
-SELECT orig_code, dest_code, day, total, prices FROM batch_totals
+APPEND_TO_ROUTE_DAYS = """
+INSERT INTO route_days (orig_code, dest_code, day, total, prices, batch_id)
+SELECT orig_code, dest_code, day, total, prices, %(id)s FROM batch_totals
 ORDER BY orig_code, dest_code, day
-ON CONFLICT (orig_code, dest_code, day)
+"""
+# Revert: the batch's rows still appended go; the (negated) totals of the others, merged
+# already, are added to the merged rows.
+REMOVE_FROM_ROUTE_DAYS = """
+WITH appended AS (
+    DELETE FROM route_days WHERE batch_id = %(id)s
+    RETURNING orig_code, dest_code, day
+)
+INSERT INTO route_days AS r (orig_code, dest_code, day, total, prices)
+SELECT t.orig_code, t.dest_code, t.day, t.total, t.prices FROM batch_totals AS t
+WHERE NOT EXISTS (SELECT FROM appended AS a
+                  WHERE a.orig_code = t.orig_code AND a.dest_code = t.dest_code
+                    AND a.day = t.day)
+ORDER BY t.orig_code, t.dest_code, t.day
+ON CONFLICT (orig_code, dest_code, day) WHERE batch_id IS NULL
 DO UPDATE SET total = r.total + excluded.total, prices = r.prices + excluded.prices
+"""
+# Merging: up to %(rows)s appended rows of one batch move into the merged rows, in one
+# transaction; no sum changes, so readers see the same answers before and after.
+CLAIM_MERGE = """
+SELECT id FROM batches
+WHERE status = 'succeeded' AND rolled_up AND NOT merged
+ORDER BY id
+LIMIT 1
+FOR NO KEY UPDATE SKIP LOCKED
+"""
+MERGE_CHUNK = """
+WITH moved AS (
+    DELETE FROM route_days
+    WHERE ctid = ANY (ARRAY(SELECT ctid FROM route_days WHERE batch_id = %(id)s LIMIT %(rows)s))
+    RETURNING orig_code, dest_code, day, total, prices
+)
+INSERT INTO route_days AS r (orig_code, dest_code, day, total, prices)
+SELECT orig_code, dest_code, day, total, prices FROM moved
+ORDER BY orig_code, dest_code, day
+ON CONFLICT (orig_code, dest_code, day) WHERE batch_id IS NULL
+DO UPDATE SET total = r.total + excluded.total, prices = r.prices + excluded.prices
+"""
+MARK_MERGED = """
+UPDATE batches SET merged = true
+WHERE id = %(id)s AND NOT EXISTS (SELECT FROM route_days WHERE batch_id = %(id)s)
 """
 ADD_ROUTES = """
 INSERT INTO routes (orig_code, dest_code)
@@ -147,7 +186,7 @@ DO UPDATE SET total = r.total + excluded.total, prices = r.prices + excluded.pri
 DROP_EMPTY_ROUTE_DAYS = """
 DELETE FROM route_days AS r USING batch_totals AS t
 WHERE r.orig_code = t.orig_code AND r.dest_code = t.dest_code AND r.day = t.day
-  AND r.prices = 0
+  AND r.batch_id IS NULL AND r.prices = 0
 """
 DROP_EMPTY_REGION_DAYS = """
 DELETE FROM region_days AS r
@@ -352,11 +391,13 @@ def add_totals(conn: psycopg.Connection[Any], batch_id: int, *, sign: int = 1) -
     # Grouping a million prices: in memory rather than spilled to disk in 4 MB runs.
     conn.execute("SET LOCAL work_mem = '256MB'")
     conn.execute(BATCH_TOTALS, {"id": batch_id, "sign": sign})
-    conn.execute(ADD_TO_ROUTE_DAYS)
-    conn.execute(ADD_TO_REGION_DAYS)
     if sign > 0:
+        conn.execute(APPEND_TO_ROUTE_DAYS, {"id": batch_id})
+        conn.execute(ADD_TO_REGION_DAYS)
         conn.execute(ADD_ROUTES)
     else:
+        conn.execute(REMOVE_FROM_ROUTE_DAYS, {"id": batch_id})
+        conn.execute(ADD_TO_REGION_DAYS)
         conn.execute(DROP_EMPTY_ROUTE_DAYS)
         conn.execute(DROP_EMPTY_REGION_DAYS)
     conn.execute(NEXT_DATA_VERSION)
@@ -368,6 +409,14 @@ def revert(conn: psycopg.Connection[Any], batch_id: int) -> int:
     A batch that a worker holds (being applied) is 409 at once, not after a lock wait."""
     with conn.transaction():
         conn.execute("SET LOCAL statement_timeout = 0")  # millions of rows may take a while
+        # A batch being applied holds its row until it commits: 409 at once, no lock wait.
+        # Otherwise only a merge step (well under a second) may hold it.
+        shown = conn.execute(SHOWN_STATUS, [batch_id]).fetchone()
+        if shown is not None and shown[0] == "processing":
+            raise BatchConflict(
+                f"batch {batch_id} is processing; only a succeeded batch can be reverted"
+            )
+        conn.execute("SET LOCAL lock_timeout = '5s'")
         try:
             row = conn.execute(LOCK_FOR_REVERT, [batch_id]).fetchone()
         except psycopg.errors.LockNotAvailable:
@@ -403,6 +452,25 @@ def roll_up_one(conn: psycopg.Connection[Any]) -> RolledUp | None:
         add_totals(conn, row[0])
         marked = conn.execute(MARK_ROLLED_UP, {"id": row[0]}).fetchone()
     return RolledUp(batch_id=int(row[0]), rows=int(marked[0]))  # type: ignore[index]
+
+
+@dataclass(frozen=True)
+class Merged:
+    batch_id: int
+    rows: int
+    done: bool  # no appended row of the batch is left
+
+
+def merge_some(conn: psycopg.Connection[Any], rows: int = 20_000) -> Merged | None:
+    """Moves up to ``rows`` appended route-days of the oldest unmerged batch into the merged
+    rows, in one short transaction; None when every batch is merged."""
+    with conn.transaction():
+        row = conn.execute(CLAIM_MERGE).fetchone()
+        if row is None:
+            return None
+        moved = conn.execute(MERGE_CHUNK, {"id": row[0], "rows": rows}).rowcount
+        done = conn.execute(MARK_MERGED, {"id": row[0]}).rowcount == 1
+    return Merged(batch_id=int(row[0]), rows=moved, done=done)
 
 
 def as_json(value: Any) -> Jsonb:

@@ -158,6 +158,8 @@ class Worker:
                             continue
                         if once:
                             return handled
+                        if self.merge_some(side):
+                            continue  # then look for a new batch again before the next step
                         self._wait_for_work(side)
             except psycopg.OperationalError as exc:
                 self.protection.release()  # the batch, if any, rolled back with the connection
@@ -178,6 +180,21 @@ class Worker:
             log.info("batch_rolled_up", batch_id=batch.batch_id, worker=self.name)
             rolled += 1
         return rolled
+
+    def merge_some(self, side: psycopg.Connection[Any]) -> bool:
+        """With nothing to apply: moves one chunk of appended route-days into the merged rows,
+        then rests as long as it took (half the time, leaving the database's CPU to readers);
+        False when everything is merged."""
+        started = time.perf_counter()
+        merged = sql.merge_some(side)
+        if merged is None:
+            return False
+        worked_s = time.perf_counter() - started
+        metrics.BATCH_DURATION.labels("merge").observe(worked_s)
+        if merged.done:
+            log.info("batch_merged", batch_id=merged.batch_id, worker=self.name)
+        self._sleep(worked_s)
+        return True
 
     @staticmethod
     def _count_success(rows: int) -> None:
