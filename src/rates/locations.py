@@ -6,6 +6,7 @@ apart: whether it is a port or a region, its parent region and how deep it sits 
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, Literal
@@ -97,7 +98,7 @@ class LocationSearch:
                 f"q is {len(text)} characters long; at most {MAX_QUERY_CHARS} are allowed",
                 details={"parameter": "q"},
             )
-        if not text.isprintable():
+        if any(unicodedata.category(char) == "Cc" for char in text):
             raise InvalidRequest(
                 "q must not contain control characters", details={"parameter": "q"}
             )

@@ -126,9 +126,11 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """Debian's Chromium driven by Playwright; its absence is a failure, not a skip."""
+    """Debian's Chromium driven by Playwright; its absence is a failure, not a skip. One per
+    module: Playwright's sync API runs an event loop in this thread until it is closed, which
+    later tests calling asyncio.run() would trip over."""
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} not found: run scripts/bootstrap (apt-get install chromium)")
     with sync_playwright() as playwright:
@@ -179,6 +181,11 @@ class Stack:
     url: str
     token: str
     database_url: str
+
+    @property
+    def auth(self) -> dict[str, str]:
+        """The header the batch views need."""
+        return {"Authorization": f"Bearer {self.token}"}
 
 
 @pytest.fixture

@@ -49,9 +49,12 @@ def test_a_good_file_uploaded_by_the_picker_ends_succeeded(
     )
     expect(page.locator("#upload-bar")).to_have_attribute("value", "100")
     expect(page.locator("#batch-rows tbody td").nth(1)).to_have_text("2")
-    expect(page.locator("#batch-timings")).to_contain_text("roll up")
+    expect(page.locator("#batch-timings")).to_contain_text("count")
     batch_id = shown_batch_id(page)
-    assert httpx.get(f"{stack.url}/batches/{batch_id}").json()["status"] == "succeeded"
+    assert (
+        httpx.get(f"{stack.url}/batches/{batch_id}", headers=stack.auth).json()["status"]
+        == "succeeded"
+    )
     expect(page.locator(f'#batches tr[data-batch="{batch_id}"]')).to_contain_text("succeeded")
     expect(page).to_have_url(f"{stack.url}/console/batches?batch={batch_id}")
 
@@ -115,14 +118,20 @@ def test_revert_asks_first_then_moves_the_batch_to_reverted(
     expect(dialog).to_contain_text(f"Revert batch {batch_id}?")
     dialog.get_by_role("button", name="Cancel").click()
     expect(dialog).to_be_hidden()
-    assert httpx.get(f"{stack.url}/batches/{batch_id}").json()["status"] == "succeeded"
+    assert (
+        httpx.get(f"{stack.url}/batches/{batch_id}", headers=stack.auth).json()["status"]
+        == "succeeded"
+    )
 
     page.locator("#revert").click()
     dialog.get_by_role("button", name="Revert").click()
     expect(page.locator("#detail-title .badge")).to_have_text("reverted")
     expect(page.locator("#detail-message")).to_contain_text("2 rows removed")
     expect(page.locator("#revert")).to_be_hidden()
-    assert httpx.get(f"{stack.url}/batches/{batch_id}").json()["status"] == "reverted"
+    assert (
+        httpx.get(f"{stack.url}/batches/{batch_id}", headers=stack.auth).json()["status"]
+        == "reverted"
+    )
 
 
 def test_the_token_goes_in_headers_only_and_stays_in_the_tab(

@@ -128,7 +128,10 @@ def submit_batches_through_the_cli(base: str, data_dir: Path, tmp_path: Path) ->
     ok = subprocess.run([*submit, str(good)], env=env, capture_output=True, text=True, timeout=60)
     assert ok.returncode == 0, ok.stderr
     assert "succeeded" in ok.stderr
-    took = r"took\s+load\s+\d+\.\d\d\s+s,\s+commit\s+\d+\.\d\d\s+s,\s+total\s+\d+\.\d\d\s+s"
+    took = (
+        r"took\s+load\s+\d+\.\d\d\s+s,\s+count\s+\d+\.\d\d\s+s,\s+commit\s+\d+\.\d\d\s+s,"
+        r"\s+total\s+\d+\.\d\d\s+s"
+    )
     assert re.search(took, ok.stderr), ok.stderr
     rejected = subprocess.run(
         [*submit, str(bad)], env=env, capture_output=True, text=True, timeout=60

@@ -14,12 +14,17 @@ from rates.errors import RatesError
 from rates.locations import (
     DEFAULT_MATCHES,
     MAX_MATCHES,
+    MAX_QUERY_CHARS,
     LocationSearch,
     fetch_example_lane,
     search_locations,
 )
 
 router = APIRouter(tags=["locations"])
+
+# Control characters (Unicode category Cc), which q may not hold, as a regex class body.
+_CONTROL = "\\x00-\\x1f\\x7f-\\x9f"
+_PRINTABLE = f"[^{_CONTROL}]"
 
 
 class LocationOut(BaseModel):
@@ -58,7 +63,13 @@ class NoData(RatesError):
                 "in": "query",
                 "name": "q",
                 "required": True,
-                "schema": {"type": "string"},
+                # Something besides spaces, no control characters, at most MAX_QUERY_CHARS.
+                "schema": {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": MAX_QUERY_CHARS,
+                    "pattern": f"^{_PRINTABLE}*[^\\s{_CONTROL}]{_PRINTABLE}*$",
+                },
                 "description": "Text to find in codes, slugs and names (case-insensitive)",
                 "example": "china",
             },

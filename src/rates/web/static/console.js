@@ -7,7 +7,7 @@ const TOKEN_KEY = "rates.ingestToken";
 const TERMINAL = new Set(["succeeded", "rejected", "failed", "reverted"]);
 const POLL_MS = 500;
 const MEDIA_TYPES = { csv: "text/csv", ndjson: "application/x-ndjson", jsonl: "application/x-ndjson" };
-const PHASES = ["load", "commit", "total", "roll_up"];
+const PHASES = ["load", "count", "commit", "total"];
 
 const $ = (id) => document.getElementById(id);
 let selected = null; // id of the batch shown in the detail panel
