@@ -54,9 +54,9 @@ class AttemptTakenOver(Exception):
 
 
 class Heartbeat:
-    """Stamps one attempt's heartbeat now and then every ``interval_s`` until the ``with``
-    block ends, from a daemon thread on ``side`` (psycopg connections are thread-safe, and the
-    worker does not use ``side`` while it applies the batch).
+    """Stamps one attempt's heartbeat every ``interval_s`` until the ``with`` block ends, from
+    a daemon thread on ``side`` (psycopg connections are thread-safe, and the worker does not
+    use ``side`` while it applies the batch).
 
     Leaving the block with an error, it tells whether the attempt was taken over, and if so
     raises ``AttemptTakenOver`` instead, so the worker neither retries nor records anything."""
@@ -74,8 +74,7 @@ class Heartbeat:
         )
 
     def __enter__(self) -> Heartbeat:
-        self._beat()  # before the first row: a fresh attempt is never taken for stale
-        self._thread.start()
+        self._thread.start()  # the attempt was born with a heartbeat (START_ATTEMPT)
         return self
 
     def __exit__(
