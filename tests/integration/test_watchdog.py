@@ -10,7 +10,7 @@ import psycopg
 import pytest
 
 from rates.db.queries import grant_login
-from rates.ingest.batches import BATCH_LOCK_SPACE, MARK_PROCESSING
+from rates.ingest.batches import BATCH_LOCK_SPACE, FINISH_ATTEMPT, MARK_PROCESSING
 from rates.ingest.watchdog import AttemptTakenOver, Heartbeat, end_stale_attempts
 from tests.integration.test_roles import as_role
 
@@ -180,3 +180,23 @@ def test_a_worker_whose_attempt_was_ended_learns_it_and_writes_nothing(
         holder.execute("SELECT 1")  # what the worker's next statement meets
     closed, outcome, _ = attempt_row(owner, batch_id)
     assert closed and outcome == "crashed"
+
+
+def test_a_failure_after_the_worker_closed_its_own_attempt_is_not_a_takeover(
+    database_url: str, owner: psycopg.Connection[Any], holder: psycopg.Connection[Any]
+) -> None:
+    """An attempt the worker itself recorded (here as error) is not mistaken for one another
+    worker ended: the original failure comes through."""
+    batch_id = new_batch(owner)
+    open_attempt(owner, batch_id, holder.info.backend_pid, None)
+    with (
+        psycopg.connect(database_url, autocommit=True) as side,
+        pytest.raises(psycopg.OperationalError, match="lost on the way"),
+        Heartbeat(side, batch_id, 1, interval_s=60),
+    ):
+        side.execute(
+            FINISH_ATTEMPT,
+            {"batch_id": batch_id, "attempt": 1, "outcome": "error", "error": "storage down"},
+        )
+        raise psycopg.OperationalError("lost on the way")
+    assert attempt_row(owner, batch_id) == (True, "error", "storage down")

@@ -29,6 +29,12 @@ HEARTBEAT = """
 UPDATE batch_attempts SET heartbeat_at = now()
 WHERE batch_id = %(batch_id)s AND attempt = %(attempt)s AND finished_at IS NULL
 """
+# Why a heartbeat found its attempt closed: a worker never closes its own attempt as crashed,
+# so crashed means another worker ended it (the watchdog, or a claim after the session ended).
+TAKEN_OVER = """
+SELECT outcome = 'crashed' FROM batch_attempts
+WHERE batch_id = %(batch_id)s AND attempt = %(attempt)s
+"""
 # Candidates only: the function decides, under the attempt's row lock, whether one is stale.
 STALE_ATTEMPTS = """
 SELECT batch_id, attempt, worker FROM batch_attempts
@@ -109,7 +115,9 @@ class Heartbeat:
 
     def _beat(self) -> None:
         if self._side.execute(HEARTBEAT, self._params).rowcount == 0:
-            self._taken_over.set()
+            taken_over = self._side.execute(TAKEN_OVER, self._params).fetchone()
+            if taken_over is not None and taken_over[0]:
+                self._taken_over.set()
 
     def _run(self) -> None:
         while not self._done.wait(self._interval_s) and not self._taken_over.is_set():
