@@ -110,6 +110,10 @@ class Settings(BaseSettings):
     worker_max_attempts: int = Field(default=3, ge=1)
     worker_retry_delay_s: float = Field(default=10.0, ge=0)
     worker_grace_period_s: float = Field(default=60.0, ge=0)
+    # A worker applying a batch stamps a heartbeat every stale_after / 4 (at most 10 s); one
+    # silent for longer than this hangs with its batch, and another worker ends its session.
+    # At least 5 s, the floor the database function enforces (migration 0013).
+    worker_stale_after_s: float = Field(default=120.0, ge=5)
     # ECS: the agent's endpoint, which ECS itself sets in every task (not a RATES_ variable);
     # a worker protects its task from scale-in and deploys while it applies a batch.
     ecs_agent_uri: str | None = Field(

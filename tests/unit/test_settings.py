@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from rates.ingest.watchdog import heartbeat_interval_s
 from rates.settings import Settings, SettingsFileError
 
 
@@ -108,3 +109,14 @@ def test_the_read_host_takes_the_writers_other_parts(monkeypatch: pytest.MonkeyP
     assert settings.ecs_agent_uri == "http://169.254.170.2/api/task"
     monkeypatch.delenv("RATES_READ_DB_HOST")
     assert Settings().read_conninfo() is None
+
+
+def test_stale_after_defaults_to_two_minutes_and_refuses_less_than_five_seconds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """RATES_WORKER_STALE_AFTER_S is 120 s by default (a heartbeat every 10 s), at least 5 s."""
+    assert Settings().worker_stale_after_s == 120
+    assert heartbeat_interval_s(120) == 10 and heartbeat_interval_s(5) == 1.25
+    monkeypatch.setenv("RATES_WORKER_STALE_AFTER_S", "4")
+    with pytest.raises(ValidationError, match="worker_stale_after_s"):
+        Settings()

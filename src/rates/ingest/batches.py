@@ -257,9 +257,9 @@ SET finished_at = now(), outcome = 'crashed', error = 'the worker died mid-batch
 WHERE batch_id = %s AND finished_at IS NULL
 """
 START_ATTEMPT = """
-INSERT INTO batch_attempts (batch_id, attempt, worker, backend_pid, backend_start)
+INSERT INTO batch_attempts (batch_id, attempt, worker, backend_pid, backend_start, heartbeat_at)
 SELECT %(batch_id)s, coalesce(max(attempt), 0) + 1, %(worker)s, %(backend_pid)s,
-       (SELECT backend_start FROM pg_stat_activity WHERE pid = %(backend_pid)s)
+       (SELECT backend_start FROM pg_stat_activity WHERE pid = %(backend_pid)s), now()
 FROM batch_attempts WHERE batch_id = %(batch_id)s
 RETURNING attempt
 """

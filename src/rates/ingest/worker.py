@@ -5,7 +5,9 @@ daily totals (what the rates query reads) and the final status commit together: 
 stored and counted whole or not at all, from one instant on, several workers never apply the
 same batch, and a worker that dies (SIGKILL, OOM, lost host) releases its batch the moment its
 connection drops, so another worker retries it with no stall timeout. Attempts are recorded on
-a second, autocommit connection so they survive the rollback of a failed attempt.
+a second, autocommit connection so they survive the rollback of a failed attempt; it also
+carries the heartbeat by which a worker that hangs with its batch is found and ended
+(``rates.ingest.watchdog``).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import structlog
 
 from rates.db.connection import connect
 from rates.ingest import batches as sql
+from rates.ingest import watchdog
 from rates.ingest.formats import (
     NotPlain,
     RowValidator,
@@ -109,6 +112,7 @@ class Worker:
         self.store = PayloadStore(settings)
         self.protection = TaskProtection(settings.ecs_agent_uri, settings.worker_protection_minutes)
         self._stop_requested_at: float | None = None
+        self._heartbeat: watchdog.Heartbeat | None = None
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -125,6 +129,9 @@ class Worker:
         return self._stop_requested_at is not None
 
     def _check_deadline(self) -> None:
+        """Gives up the batch once shutdown's grace period is over, or a watchdog ended it."""
+        if self._heartbeat is not None:
+            self._heartbeat.check()
         if (
             self._stop_requested_at is not None
             and time.monotonic() - self._stop_requested_at > self.settings.worker_grace_period_s
@@ -149,6 +156,9 @@ class Worker:
                     while not self.stopping:
                         self._refresh_queue_metrics(side)
                         self.roll_up(side)
+                        watchdog.end_stale_attempts(
+                            side, self.settings.worker_stale_after_s, self.name
+                        )
                         outcome = self.process_one(work, side)
                         if outcome is not None:
                             handled += 1
@@ -161,6 +171,9 @@ class Worker:
                         if self.merge_some(side):
                             continue  # then look for a new batch again before the next step
                         self._wait_for_work(side)
+            except watchdog.AttemptTakenOver:
+                self.protection.release()  # the batch went back with the ended session
+                metrics.WORKER_BUSY.set(0)  # reconnects at once: the database is there
             except psycopg.OperationalError as exc:
                 self.protection.release()  # the batch, if any, rolled back with the connection
                 metrics.DB_UP.set(0)
@@ -255,10 +268,25 @@ class Worker:
             {"batch_id": batch.id, "worker": self.name, "backend_pid": work.info.backend_pid},
         ).fetchone()[0]  # type: ignore[index]
         bound.info("batch_started", attempt=attempt)
+        interval_s = watchdog.heartbeat_interval_s(self.settings.worker_stale_after_s)
+        with watchdog.Heartbeat(side, batch.id, attempt, interval_s) as self._heartbeat:
+            return self._attempt(work, side, batch, attempt, bound)
+
+    def _attempt(
+        self,
+        work: psycopg.Connection[Any],
+        side: psycopg.Connection[Any],
+        batch: ClaimedBatch,
+        attempt: int,
+        bound: Any,
+    ) -> Outcome:
+        """Applies the claimed batch under its attempt; commits, or rolls back and records why."""
         metrics.WORKER_BUSY.set(1)
         started = time.perf_counter()
         try:
             outcome = self._apply(work, batch)
+            if self._heartbeat is not None:
+                self._heartbeat.check()  # no commit for an attempt another worker ended
             committing = time.perf_counter()
             work.commit()
             finished = time.perf_counter()
@@ -278,8 +306,8 @@ class Worker:
             )
         except Exception as exc:
             metrics.WORKER_BUSY.set(0)
-            if work.closed or work.broken:
-                raise  # the database is gone: the outer loop reconnects
+            if work.closed or work.broken or isinstance(exc, watchdog.AttemptTakenOver):
+                raise  # the session is gone: the outer loop reconnects
             status = "interrupted" if isinstance(exc, Interrupted) else "error"
             if status == "interrupted" or not _undo_rows_keep_claim(work):
                 work.rollback()  # releases the batch at once

@@ -68,6 +68,10 @@ LAST_SUCCESS = Gauge(
     "rates_ingest_last_success_timestamp_seconds", "Unix time the last batch succeeded"
 )
 WORKER_BUSY = Gauge("rates_ingest_worker_busy", "1 while this worker applies a batch")
+STALE_ATTEMPTS_ENDED = Counter(
+    "rates_ingest_stale_attempts_ended",
+    "Attempts of hung workers (no heartbeat) whose database session this worker ended",
+)
 DB_UP = Gauge("rates_db_up", "1 when this worker's last database round trip succeeded")
 
 
