@@ -1294,3 +1294,94 @@ def test_arns_take_the_partition_from_aws_partition() -> None:
         if "arn:aws:" in line
     ]
     assert spelled == []
+
+
+def cron_minute_of_day(expression: str) -> tuple[int, int]:
+    """(first, last) minute of the day a weekday `cron(M H ? * MON-FRI *)` fires; H may be a
+    range and M may be `*`."""
+    match = re.fullmatch(r"cron\((\*|\d+) (\d+)(?:-(\d+))? \? \* MON-FRI \*\)", expression)
+    assert match, f"not a weekday cron with fixed hours: {expression}"
+    minute, first_hour, last_hour = match.groups()
+    first_minute, last_minute = (0, 59) if minute == "*" else (int(minute), int(minute))
+    return (
+        int(first_hour) * 60 + first_minute,
+        int(last_hour or first_hour) * 60 + last_minute,
+    )
+
+
+def test_non_production_databases_stop_at_night_and_on_weekends() -> None:
+    """Where enabled (dev and staging, not prod), EventBridge Scheduler stops the Aurora cluster
+    out of hours and starts it on weekday mornings, with a role allowed only those two calls on
+    that cluster."""
+    values = {env: parsed(TF_ROOT / "envs" / env / "terraform.tfvars") for env in ENVS}
+    assert values["prod"]["db_stop_out_of_hours"] is False
+    assert values["dev"]["db_stop_out_of_hours"] is True
+    assert values["staging"]["db_stop_out_of_hours"] is True
+
+    docs = directory_docs(TF_ROOT / "modules" / "database")
+    found = {(r.type, r.name): r.body for r in resources(docs, "database")}
+    schedule = found[("aws_scheduler_schedule", "db")]
+    assert "var.stop_out_of_hours" in schedule["for_each"]
+    actions = dict(
+        re.findall(r"(stop|start)\s*=\s*\{[^}]*action\s*=\s*\"(\w+)\"", schedule["for_each"])
+    )
+    assert actions == {"stop": "stopDBCluster", "start": "startDBCluster"}
+    target = first_block(schedule, "target")
+    assert target["arn"].endswith(":scheduler:::aws-sdk:rds:${each.value.action}")
+    assert "aws_rds_cluster.this.cluster_identifier" in target["input"]
+    assert "DbClusterIdentifier" in target["input"]
+    assert schedule["schedule_expression_timezone"] == "${var.schedule_timezone}"
+
+    policy = found.get(("aws_iam_role_policy", "scheduler"))
+    assert policy is not None
+    (statement,) = [
+        s
+        for _, body in blocks(docs, "data")
+        for name, doc in body.items()
+        if name == "scheduler"
+        for s in doc.get("statement", [])
+    ]
+    assert sorted(statement["actions"]) == ["rds:StartDBCluster", "rds:StopDBCluster"]
+    assert statement["resources"] == ["${aws_rds_cluster.this.arn}"]
+
+
+def test_database_stop_window_respects_services_and_protected_batches() -> None:
+    """The database stops only after the services scaled to zero and a protected batch can have
+    ended, starts before they return, and the queue-depth reporter runs only while it is up."""
+    root = directory_docs(ROOT_DIR)
+    local_values = locals_of(root)
+    calls = dict(blocks(root, "module"))
+    assert calls["database"]["stop_out_of_hours"] == "${var.db_stop_out_of_hours}"
+    assert calls["database"]["stop_cron"] == "${local.db_stop}"
+    assert calls["database"]["start_cron"] == "${local.db_start}"
+    assert calls["service"]["business_hours_end_cron"] == "${local.business_hours_end}"
+    assert calls["service"]["business_hours_start_cron"] == "${local.business_hours_start}"
+    assert calls["ingestion"]["queue_depth_schedule"] == "${local.queue_depth_schedule}"
+    monitoring = calls["monitoring"]["queue_metrics_pause_out_of_hours"]
+    assert monitoring == "${var.db_stop_out_of_hours}"
+
+    protection_min = variable_defaults(directory_docs(TF_ROOT / "modules" / "service"))[
+        "worker_protection_minutes"
+    ]
+    services_on, _ = cron_minute_of_day(local_values["business_hours_start"])
+    services_off, _ = cron_minute_of_day(local_values["business_hours_end"])
+    db_start, _ = cron_minute_of_day(local_values["db_start"])
+    db_stop, _ = cron_minute_of_day(local_values["db_stop"])
+    assert db_stop >= services_off + protection_min, "the database stops under a protected batch"
+    assert db_start < services_on, "the services come back before the database"
+
+    choice = re.fullmatch(
+        r'\$\{var\.db_stop_out_of_hours \? "(.+)" : "(.+)"\}', local_values["queue_depth_schedule"]
+    )
+    assert choice, local_values["queue_depth_schedule"]
+    sleeping, awake = choice.groups()
+    assert awake == "rate(1 minute)"
+    first, last = cron_minute_of_day(sleeping)
+    assert db_start < first and last < db_stop, "the reporter runs while the database is stopped"
+
+
+def test_cron_reader_understands_hour_ranges() -> None:
+    """The cron helper gives the first and last minute a schedule fires in a day."""
+    assert cron_minute_of_day("cron(0 22 ? * MON-FRI *)") == (1320, 1320)
+    assert cron_minute_of_day("cron(30 6 ? * MON-FRI *)") == (390, 390)
+    assert cron_minute_of_day("cron(* 7-21 ? * MON-FRI *)") == (420, 21 * 60 + 59)

@@ -90,6 +90,16 @@ variable "db_backup_retention_days" {
   description = "Automated backup retention, in days (1-35)."
 }
 
+variable "db_stop_out_of_hours" {
+  type        = bool
+  description = "Stop the Aurora cluster at night and on weekends (dev/staging); needs scale_to_zero_out_of_hours."
+
+  validation {
+    condition     = !var.db_stop_out_of_hours || var.scale_to_zero_out_of_hours
+    error_message = "db_stop_out_of_hours needs scale_to_zero_out_of_hours: tasks must not run against a stopped database."
+  }
+}
+
 variable "db_max_connections_alarm" {
   type        = number
   description = "Alarm threshold on database connections (below the class's max_connections)."

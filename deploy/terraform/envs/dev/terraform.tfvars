@@ -17,7 +17,8 @@ db_reader_min_count      = 0
 db_reader_max_count      = 0
 db_deletion_protection   = false
 db_backup_retention_days = 1
-db_max_connections_alarm = 150 # Serverless v2 up to 2 ACUs allows ~190
+db_max_connections_alarm = 150  # Serverless v2 up to 2 ACUs allows ~190
+db_stop_out_of_hours     = true # stopped 22:00-06:30 and at weekends (root/main.tf)
 
 image_tag                  = "bootstrap" # see README "First apply"; the pipeline deploys newer tags
 api_cpu                    = 256

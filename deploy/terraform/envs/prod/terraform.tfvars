@@ -17,7 +17,8 @@ db_reader_min_count      = 1
 db_reader_max_count      = 4
 db_deletion_protection   = true
 db_backup_retention_days = 30
-db_max_connections_alarm = 1200 # db.r7g.large allows ~1,800 (memory / 9.5 MB)
+db_max_connections_alarm = 1200  # db.r7g.large allows ~1,800 (memory / 9.5 MB)
+db_stop_out_of_hours     = false # always on
 
 image_tag                  = "bootstrap"
 api_cpu                    = 1024
