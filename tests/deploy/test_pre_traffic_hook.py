@@ -12,6 +12,7 @@ import importlib.util
 import json
 import sys
 import threading
+import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -227,3 +228,20 @@ def test_the_verdict_reaches_codedeploy_as_its_api_expects(
             },
         )
     ]
+
+
+def test_package_is_reproducible_and_holds_the_handler(tmp_path: Path) -> None:
+    """deploy/aws/hooks/package.py makes the same zip bytes twice (so Terraform's
+    source_code_hash moves only with the code), holding pre_traffic.py at its root."""
+    spec = importlib.util.spec_from_file_location("package", HOOK.parent / "package.py")
+    assert spec and spec.loader
+    package = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(package)
+
+    first = package.package(tmp_path / "a.zip").read_bytes()
+    second = package.package(tmp_path / "b.zip").read_bytes()
+
+    assert first == second
+    with zipfile.ZipFile(tmp_path / "a.zip") as archive:
+        assert archive.namelist() == ["pre_traffic.py"]
+        assert archive.read("pre_traffic.py") == HOOK.read_bytes()

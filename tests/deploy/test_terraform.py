@@ -1086,7 +1086,9 @@ def test_pipeline_files_are_consistent() -> None:
     assert set(build["artifacts"]["files"]) >= {"imageDetail.json", "taskdef.json", "appspec.yaml"}
     assert "pipeline.sh" in " ".join(deploy["phases"]["build"]["commands"])
     pipeline_vars = variable_defaults(directory_docs(TF_ROOT / "modules" / "pipeline"))
-    for key in ("buildspec_path", "deploy_buildspec_path"):
+    import_spec = yaml.safe_load((AWS_DIR / "buildspec-import.yml").read_text(encoding="utf-8"))
+    assert set(import_spec["artifacts"]["files"]) == set(build["artifacts"]["files"])
+    for key in ("buildspec_path", "deploy_buildspec_path", "import_buildspec_path"):
         assert (REPO_ROOT / pipeline_vars[key]).is_file(), (
             f"{key} = {pipeline_vars[key]} does not exist"
         )
@@ -1095,6 +1097,128 @@ def test_pipeline_files_are_consistent() -> None:
         ["bash", "-n", str(script)], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stderr
+
+
+def pipeline_resources() -> dict[tuple[str, str], dict[str, Any]]:
+    docs = directory_docs(TF_ROOT / "modules" / "pipeline")
+    return {(r.type, r.name): r.body for r in resources(docs, "pipeline")}
+
+
+def dynamic_stages(pipeline: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The pipeline's dynamic stages by name, each with its for_each and its action."""
+    found = {}
+    for block in pipeline.get("dynamic", []):
+        for kind, body in block.items():
+            if kind == "stage":
+                content = first_block(body, "content")
+                action = first_block(content, "action")
+                found[f"{content['name']}/{action['name']}"] = {
+                    "for_each": body["for_each"],
+                    "action": action,
+                }
+    return found
+
+
+def test_prod_deploys_the_digest_staging_deployed_after_an_approval() -> None:
+    """Staging's pipeline builds and hands its deployed digest on; prod's has no build: an S3
+    source (the promotion bundle), a manual approval, an import of the same digest, then the
+    same migrate, blue/green and release steps."""
+    values = {env: parsed(TF_ROOT / "envs" / env / "terraform.tfvars") for env in ENVS}
+    assert values["staging"]["pipeline_promotes_to"] == "prod"
+    assert values["staging"]["pipeline_promoted_from"] is None
+    assert values["prod"]["pipeline_promoted_from"] == "staging"
+    assert "github_branch" not in values["prod"], "prod builds nothing from a branch"
+    assert values["dev"]["pipeline_promotes_to"] is None
+
+    found = pipeline_resources()
+    assert found[("aws_codebuild_project", "build")]["count"] == "${local.built ? 1 : 0}"
+    assert found[("aws_codebuild_project", "import")]["count"] == "${local.promoted ? 1 : 0}"
+    stages = dynamic_stages(found[("aws_codepipeline", "this")])
+    source = stages["Source/PromotedFrom-${stage.value}"]
+    assert source["for_each"] == "${local.promoted_froms}"
+    assert source["action"]["provider"] == "S3"
+    assert source["action"]["configuration"]["PollForSourceChanges"] == "false"
+    assert source["action"]["configuration"]["S3ObjectKey"] == "${local.promotion_key}"
+    approve = stages["Approve/PromoteFrom-${stage.value}"]
+    assert approve["for_each"] == "${local.promoted_froms}"
+    assert (approve["action"]["category"], approve["action"]["provider"]) == ("Approval", "Manual")
+    imported = stages["ImportImage/CopyByDigest"]
+    assert imported["action"]["output_artifacts"] == ["${local.build_artifact}"]
+    assert stages["Build/TestBuildPush"]["for_each"] == '${local.built ? ["Build"] : []}'
+    promote = stages["Promote/HandTo-${stage.value}"]
+    assert promote["for_each"] == "${local.promotes_to}"
+    assert '"promote"' in promote["action"]["configuration"]["EnvironmentVariables"]
+
+    # In file order: nothing is deployed before the approval and the import.
+    text = (TF_ROOT / "modules" / "pipeline" / "main.tf").read_text(encoding="utf-8")
+    order = ["Source", "Build", "Approve", "ImportImage", "Migrate", "Deploy", "Release", "Promote"]
+    positions = [
+        text.index(f'name = "{name}"') if name != "Build" else text.index('["Build"]')
+        for name in order
+    ]
+    assert positions == sorted(positions)
+    locals_ = locals_of(directory_docs(TF_ROOT / "modules" / "pipeline"))
+    assert locals_["promotion_key"] == "promotions/${var.name}.zip"
+
+
+def test_promotion_permissions_reach_only_what_is_handed_over() -> None:
+    """The promoted pipeline may read only the promotion object of the other environment, the
+    import step pull only from its repository and push only to its own; the promoting step may
+    start only the next environment's pipeline."""
+    docs = directory_docs(TF_ROOT / "modules" / "pipeline")
+    documents = {name: body for _, entry in blocks(docs, "data") for name, body in entry.items()}
+
+    def statements(policy: str) -> dict[str, dict[str, Any]]:
+        found = {s["sid"]: s for s in documents[policy].get("statement", [])}
+        for dynamic in documents[policy].get("dynamic", []):
+            content = first_block(dynamic["statement"], "content")
+            found[content["sid"]] = content
+        return found
+
+    pipeline = statements("pipeline")
+    assert pipeline["PromotionObject"]["resources"] == [
+        "arn:${local.partition}:s3:::${local.promoted_from_bucket}/${local.promotion_key}"
+    ]
+    assert pipeline["PromotionObject"]["actions"] == ["s3:GetObject", "s3:GetObjectVersion"]
+    key_condition = first_block(pipeline["PromotionKey"], "condition")
+    assert key_condition["variable"] == "kms:ResourceAliases"
+    importer = statements("import")
+    assert importer["PullPromotedImage"]["resources"] == ["${local.promoted_from_repository_arn}"]
+    assert "ecr:PutImage" not in importer["PullPromotedImage"]["actions"]
+    assert importer["PushToOwnRepository"]["resources"] == ["${var.repository_arn}"]
+    deploy = statements("deploy")
+    assert deploy["StartNextPipeline"]["actions"] == ["codepipeline:StartPipelineExecution"]
+
+
+def test_blue_green_has_a_pre_traffic_hook_that_reports_its_verdict() -> None:
+    """appspec.yaml names the hook for AfterAllowTestTraffic; Terraform deploys that function
+    with the test listener's URL, lets CodeDeploy invoke it and lets it report only to this
+    deployment group; the build and import steps fill in its name."""
+    appspec = yaml.safe_load((AWS_DIR / "appspec.yaml").read_text(encoding="utf-8"))
+    assert appspec["Hooks"] == [{"AfterAllowTestTraffic": "<PRE_TRAFFIC_HOOK>"}]
+    found = pipeline_resources()
+    hook = found[("aws_lambda_function", "pre_traffic")]
+    assert hook["function_name"] == "${local.pre_traffic_function_name}"
+    assert hook["handler"] == "pre_traffic.handler"
+    variables = first_block(hook, "environment")["variables"]
+    assert variables["TEST_LISTENER_URL"] == "${var.test_listener_url}"
+    assert variables["RATES_QUERY"] == "${var.smoke_rates_query}"
+    assert (AWS_DIR / "hooks" / "pre_traffic.py").is_file()
+    for project in ("build", "import"):
+        env_vars = first_block(found[("aws_codebuild_project", project)], "environment")
+        names = {v["name"]: v["value"] for v in env_vars["environment_variable"]}
+        assert names["PRE_TRAFFIC_HOOK"] == "${local.pre_traffic_function_name}"
+    docs = directory_docs(TF_ROOT / "modules" / "pipeline")
+    documents = {name: body for _, entry in blocks(docs, "data") for name, body in entry.items()}
+    (invoke,) = documents["codedeploy_hook"]["statement"]
+    assert invoke["actions"] == ["lambda:InvokeFunction"]
+    assert invoke["resources"] == ["${aws_lambda_function.pre_traffic.arn}"]
+    report = {s["sid"]: s for s in documents["pre_traffic"]["statement"]}["ReportVerdict"]
+    assert report["actions"] == ["codedeploy:PutLifecycleEventHookExecutionStatus"]
+    assert report["resources"] == ["${local.deployment_group_arn}"]
+    root = dict(blocks(directory_docs(ROOT_DIR), "module"))["pipeline"]
+    assert root["test_listener_url"] == "${module.network.test_listener_url}"
+    assert root["hook_package_path"].endswith("/aws/hooks/dist/pre_traffic.zip")
 
 
 # --- External tools ------------------------------------------------------------------------------

@@ -46,6 +46,7 @@ module "network" {
   vpc_cidr                = var.vpc_cidr
   single_nat_gateway      = var.single_nat_gateway
   certificate_arn         = var.certificate_arn
+  domain_name             = var.api_domain_name
   require_https           = var.require_https
   alb_deletion_protection = var.alb_deletion_protection
   log_retention_days      = var.log_retention_days
@@ -179,6 +180,8 @@ module "pipeline" {
   name              = local.name
   github_repository = var.github_repository
   github_branch     = var.github_branch
+  promoted_from     = var.pipeline_promoted_from == null ? null : "${var.project}-${var.pipeline_promoted_from}"
+  promotes_to       = var.pipeline_promotes_to == null ? null : "${var.project}-${var.pipeline_promotes_to}"
 
   repository_url      = module.service.repository_url
   repository_arn      = module.service.repository_arn
@@ -196,6 +199,10 @@ module "pipeline" {
   test_listener_arn         = module.network.test_listener_arn
   blue_target_group_name    = module.network.blue_target_group_name
   green_target_group_name   = module.network.green_target_group_name
+
+  hook_package_path      = "${path.root}/../../aws/hooks/dist/pre_traffic.zip"
+  hook_security_group_id = module.network.deploy_hook_security_group_id
+  test_listener_url      = module.network.test_listener_url
 
   rollback_alarm_names     = module.monitoring.rollback_alarm_names
   deployment_config_name   = var.codedeploy_config_name

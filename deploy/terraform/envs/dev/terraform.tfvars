@@ -6,6 +6,7 @@ environment = "dev"
 vpc_cidr                = "10.10.0.0/16"
 single_nat_gateway      = true
 certificate_arn         = null # plain HTTP on the ALB; set an ACM ARN to switch to HTTPS + redirect
+api_domain_name         = null # with a certificate: its host name, pointing at the ALB
 require_https           = false
 alb_deletion_protection = false
 
@@ -41,5 +42,7 @@ lambda_reserved_concurrency = 2
 alarm_email                         = null                # e.g. "rates-dev-alerts@example.com"
 github_repository                   = "example-org/rates" # the GitHub repository of this project
 github_branch                       = "main"
+pipeline_promoted_from              = null # dev builds every push to its branch
+pipeline_promotes_to                = null
 codedeploy_config_name              = "CodeDeployDefault.ECSAllAtOnce"
 codedeploy_termination_wait_minutes = 5
