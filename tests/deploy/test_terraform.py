@@ -1144,7 +1144,7 @@ def test_prod_deploys_the_digest_staging_deployed_after_an_approval() -> None:
     assert (approve["action"]["category"], approve["action"]["provider"]) == ("Approval", "Manual")
     imported = stages["ImportImage/CopyByDigest"]
     assert imported["action"]["output_artifacts"] == ["${local.build_artifact}"]
-    assert stages["Build/TestBuildPush"]["for_each"] == '${local.built ? ["Build"] : []}'
+    assert stages["${stage.value}/TestBuildPush"]["for_each"] == '${local.built ? ["Build"] : []}'
     promote = stages["Promote/HandTo-${stage.value}"]
     assert promote["for_each"] == "${local.promotes_to}"
     assert '"promote"' in promote["action"]["configuration"]["EnvironmentVariables"]
