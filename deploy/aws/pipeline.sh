@@ -3,14 +3,21 @@
 # buildspec-deploy.yml beside this file). Terraform stays the source of truth for task
 # definitions: every step copies the family's latest revision and only swaps the image.
 #
-#   pipeline.sh artifacts IMAGE_URI OUT_DIR  imageDetail.json, imagedefinitions.json, taskdef.json, appspec.yaml
-#   pipeline.sh migrate IMAGE_URI            run the migrate one-off task on IMAGE_URI; fail unless it exits 0
-#   pipeline.sh release IMAGE_URI            roll the worker service and the Lambda functions to IMAGE_URI
+# Images always travel by digest (repository@sha256:...), never by tag: what staging tested is
+# byte for byte what prod runs.
+#
+#   pipeline.sh artifacts IMAGE_REF OUT_DIR  imageDetail.json, imagedefinitions.json, taskdef.json, appspec.yaml
+#   pipeline.sh migrate IMAGE_REF            run the migrate one-off task on IMAGE_REF; fail unless it exits 0
+#   pipeline.sh release IMAGE_REF            roll the worker service and the Lambda functions to IMAGE_REF
+#   pipeline.sh promote IMAGE_REF BUILD_DIR  hand IMAGE_REF (and these scripts) to PROMOTE_TO's pipeline, start it
+#   pipeline.sh import IMAGE_REF OUT_DIR     copy a promoted image into this repository, same digest; artifacts
 #
 # Environment (set on the CodeBuild projects by deploy/terraform/modules/pipeline):
-#   artifacts: API_TASK_FAMILY
+#   artifacts: API_TASK_FAMILY PRE_TRAFFIC_HOOK
 #   migrate:   CLUSTER MIGRATE_TASK_FAMILY SUBNETS SECURITY_GROUP
 #   release:   CLUSTER WORKER_TASK_FAMILY WORKER_SERVICE LAMBDA_FUNCTIONS (space-separated)
+#   promote:   ARTIFACT_BUCKET PROMOTE_TO
+#   import:    ECR_REPOSITORY_URL (and what artifacts needs)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -33,8 +40,18 @@ register_with_image() {
     --query taskDefinition.taskDefinitionArn --output text
 }
 
+# A repository@sha256:<64 hex> reference, or exit.
+require_digest() {
+  if [[ ! "$1" =~ ^[^@]+@sha256:[0-9a-f]{64}$ ]]; then
+    echo "pipeline: $1 is not an image pinned by digest" >&2
+    exit 1
+  fi
+}
+
 artifacts() {
   local image="$1" out="$2"
+  require_digest "$image"
+  : "${PRE_TRAFFIC_HOOK:?PRE_TRAFFIC_HOOK names the pre-traffic hook function}"
   mkdir -p "$out"
   printf '{"ImageURI": "%s"}\n' "$image" >"$out/imageDetail.json"
   printf '[{"name": "api", "imageUri": "%s"}, {"name": "worker", "imageUri": "%s"}]\n' \
@@ -43,7 +60,7 @@ artifacts() {
   latest_task_definition "$API_TASK_FAMILY" |
     jq "$registrable | .containerDefinitions |= map(if .name == \"api\" then .image = \"<IMAGE1_NAME>\" else . end)" \
       >"$out/taskdef.json"
-  cp "$here/appspec.yaml" "$out/appspec.yaml"
+  sed "s|<PRE_TRAFFIC_HOOK>|$PRE_TRAFFIC_HOOK|" "$here/appspec.yaml" >"$out/appspec.yaml"
   echo "artifacts: $(ls "$out" | tr '\n' ' ')for $image"
 }
 
@@ -91,12 +108,53 @@ release() {
   echo "release: worker and Lambda functions run $image"
 }
 
+promote() {
+  local image="$1" build_dir="$2" bundle
+  require_digest "$image"
+  if [[ "${PROMOTE_TO:-none}" == none ]]; then
+    echo "promote: PROMOTE_TO is not set; nothing to hand on" >&2
+    exit 1
+  fi
+  # The bundle is the next pipeline's source: the digest, the commit, and this commit's deploy
+  # scripts (so the promoted environment runs the steps that were tested with this image).
+  bundle="$(mktemp -d)"
+  mkdir -p "$bundle/deploy/aws"
+  cp "$here"/{appspec.yaml,buildspec-deploy.yml,buildspec-import.yml,pipeline.sh} "$bundle/deploy/aws/"
+  printf '{"ImageURI": "%s"}\n' "$image" >"$bundle/imageDetail.json"
+  cp "$build_dir/REVISION" "$bundle/REVISION"
+  (cd "$bundle" && zip -q -r -X promotion.zip REVISION imageDetail.json deploy)
+  aws s3 cp "$bundle/promotion.zip" "s3://$ARTIFACT_BUCKET/promotions/$PROMOTE_TO.zip"
+  aws codepipeline start-pipeline-execution --name "$PROMOTE_TO" --query pipelineExecutionId --output text
+  echo "promote: $image (commit $(cat "$build_dir/REVISION")) handed to $PROMOTE_TO, awaiting its approval"
+}
+
+import_image() {
+  local source="$1" out="$2" digest repository
+  require_digest "$source"
+  digest="${source##*@}"
+  repository="${ECR_REPOSITORY_URL#*/}"
+  if ! aws ecr describe-images --repository-name "$repository" --image-ids "imageDigest=$digest" >/dev/null 2>&1; then
+    aws ecr get-login-password | skopeo login --username AWS --password-stdin "${ECR_REPOSITORY_URL%%/*}"
+    skopeo copy --retry-times 3 "docker://$source" "docker://$ECR_REPOSITORY_URL:promoted-${digest#sha256:}"
+  fi
+  # The digest is what was approved: stop unless this repository now holds exactly it.
+  if [[ "$(aws ecr describe-images --repository-name "$repository" --image-ids "imageDigest=$digest" \
+      --query 'imageDetails[0].imageDigest' --output text)" != "$digest" ]]; then
+    echo "import: $ECR_REPOSITORY_URL does not hold $digest after the copy" >&2
+    exit 1
+  fi
+  artifacts "$ECR_REPOSITORY_URL@$digest" "$out"
+  cp REVISION "$out/REVISION"
+}
+
 main() {
   local step="${1:-}"
   case "$step" in
-    artifacts) [[ $# -eq 3 ]] || { echo "usage: $0 artifacts IMAGE_URI OUT_DIR" >&2; exit 2; }; artifacts "$2" "$3" ;;
-    migrate | release) [[ $# -eq 2 ]] || { echo "usage: $0 $step IMAGE_URI" >&2; exit 2; }; "$step" "$2" ;;
-    *) echo "usage: $0 {artifacts IMAGE_URI OUT_DIR | migrate IMAGE_URI | release IMAGE_URI}" >&2; exit 2 ;;
+    artifacts) [[ $# -eq 3 ]] || { echo "usage: $0 artifacts IMAGE_REF OUT_DIR" >&2; exit 2; }; artifacts "$2" "$3" ;;
+    migrate | release) [[ $# -eq 2 ]] || { echo "usage: $0 $step IMAGE_REF" >&2; exit 2; }; "$step" "$2" ;;
+    promote) [[ $# -eq 3 ]] || { echo "usage: $0 promote IMAGE_REF BUILD_DIR" >&2; exit 2; }; promote "$2" "$3" ;;
+    import) [[ $# -eq 3 ]] || { echo "usage: $0 import IMAGE_REF OUT_DIR" >&2; exit 2; }; import_image "$2" "$3" ;;
+    *) echo "usage: $0 {artifacts IMAGE_REF OUT_DIR | migrate IMAGE_REF | release IMAGE_REF | promote IMAGE_REF BUILD_DIR | import IMAGE_REF OUT_DIR}" >&2; exit 2 ;;
   esac
 }
 

@@ -128,10 +128,59 @@ def test_build_has_named_builder_and_runtime_stages(stages: list[Stage]) -> None
 def test_runtime_is_a_pinned_slim_python_matching_the_builder(
     stages: list[Stage], runtime: Stage
 ) -> None:
-    """The final stage runs on python:3.11-slim (minor pinned), the base the venv was built on."""
-    assert re.fullmatch(r"python:3\.11-slim(-\w+)?", runtime.base), runtime.base
+    """The final stage runs on python:3.11-slim, pinned by a sha256 digest, the builder's base."""
+    assert re.fullmatch(r"python:3\.11-slim(-\w+)?@sha256:[0-9a-f]{64}", runtime.base), runtime.base
     assert stages[0].base == runtime.base
     assert any("/opt/venv" in copy.arguments for copy in runtime.all("COPY"))
+
+
+def test_every_from_line_pins_a_digest() -> None:
+    """Each FROM names its base by @sha256: digest (directly or through an ARG default), so a
+    moved tag never changes what is built."""
+    global_args, stages = parse_stages(DOCKERFILE.read_text())
+    assert stages
+    for stage in stages:
+        assert re.search(r"@sha256:[0-9a-f]{64}$", stage.base), stage.base
+    assert global_args["PYTHON_IMAGE"].count("@sha256:") == 1
+
+
+def test_pin_script_rewrites_the_pinned_line() -> None:
+    """scripts/pin-base-image edits the very ARG line the FROM lines use."""
+    script = (REPO_ROOT / "scripts" / "pin-base-image").read_text()
+    assert "s|^ARG PYTHON_IMAGE=" in script
+    assert re.search(r"^ARG PYTHON_IMAGE=\S+@sha256:", DOCKERFILE.read_text(), re.MULTILINE)
+
+
+def test_dependencies_come_only_from_hashed_lock_files(stages: list[Stage]) -> None:
+    """Every pip install either reads a requirements/ lock file in --require-hashes mode, wheels
+    only, or installs the project's own wheel with --no-deps: nothing unlocked is downloaded."""
+    installs = [
+        command.strip()
+        for stage in stages
+        for run in stage.all("RUN")
+        for command in run.arguments.split("&&")
+        if re.search(r"\bpip (install|wheel)\b", command)
+    ]
+    assert installs
+    for command in installs:
+        from_lock = re.search(
+            r"--require-hashes --only-binary=:all: -r requirements/\w+\.txt$", command
+        )
+        own_project = "--no-deps" in command and "-r " not in command
+        assert from_lock or own_project, command
+    locks = {m for c in installs for m in re.findall(r"requirements/\w+\.txt", c)}
+    assert locks == {"requirements/image.txt", "requirements/build.txt"}
+    assert all((REPO_ROOT / lock).exists() for lock in locks)
+
+
+def test_image_labels_carry_the_commit(runtime: Stage) -> None:
+    """The runtime stage labels the image with the commit given as build arg REVISION, which the
+    pipeline's build sets from the source revision."""
+    labels = " ".join(label.arguments for label in runtime.all("LABEL"))
+    assert 'org.opencontainers.image.revision="${REVISION}"' in labels
+    assert any(a.arguments.startswith("REVISION") for a in runtime.all("ARG"))
+    buildspec = (REPO_ROOT / "deploy" / "aws" / "buildspec.yml").read_text()
+    assert '--build-arg REVISION="$CODEBUILD_RESOLVED_SOURCE_VERSION"' in buildspec
 
 
 def test_runtime_runs_as_a_non_root_user(runtime: Stage) -> None:
@@ -174,10 +223,12 @@ def test_dependencies_are_installed_before_the_source_is_copied(stages: list[Sta
     assert installs[-1] > copy_src and "--no-deps" in project_install
 
 
-def test_lambda_runtime_client_is_installed(stages: list[Stage]) -> None:
-    """awslambdaric is installed so the same image serves `python -m awslambdaric ...`."""
-    runs = " ".join(i.arguments for s in stages for i in s.all("RUN"))
-    assert "awslambdaric" in runs
+def test_lambda_runtime_client_is_installed() -> None:
+    """awslambdaric is locked into the image's requirements, so the same image serves
+    `python -m awslambdaric ...`."""
+    assert re.search(
+        r"^awslambdaric==", (REPO_ROOT / "requirements" / "image.txt").read_text(), re.M
+    )
 
 
 def test_no_secret_like_build_args_or_environment() -> None:

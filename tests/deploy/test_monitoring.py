@@ -265,3 +265,38 @@ def test_promql_helpers_see_metrics_and_labels_through_syntax() -> None:
     assert label_names(expr) >= {"route", "le", "job", "batch_id", "orig_code", "request_id"}
     assert "dest_code" in label_names(expr)
     assert github_anchor("RatesApiHighErrorRatio") == "ratesapihigherrorratio"
+
+
+def test_every_rule_aggregation_and_join_keeps_the_environment() -> None:
+    """Each `by (...)` and `on (...)` in the rules keeps `environment`, so copies scraped by one
+    Prometheus are never summed together and every alert names its copy."""
+    for rule in _rules():
+        name = rule.get("alert") or rule["record"]
+        for grouping in _GROUPING.findall(rule["expr"]):
+            labels = {part.strip() for part in grouping.split(",")}
+            assert "environment" in labels, f"{name} groups by ({grouping}) without environment"
+
+
+def test_every_scrape_target_carries_an_environment_label() -> None:
+    """Every scrape job's targets get an `environment` target label (external labels would be
+    invisible to the rules), the value the service's RATES_ENVIRONMENT defaults to."""
+    config = _load_yaml(MONITORING / "prometheus.yml")
+    assert config["scrape_configs"]
+    for job in config["scrape_configs"]:
+        for static in job["static_configs"]:
+            assert static.get("labels", {}).get("environment") == "local", job["job_name"]
+
+
+def test_dashboard_filters_every_query_by_an_environment_variable() -> None:
+    """The dashboard has an `environment` variable fed by the scraped targets, and every panel
+    query selects only that environment."""
+    dashboard = json.loads(DASHBOARD.read_text(encoding="utf-8"))
+    variables = {var["name"]: var for var in dashboard["templating"]["list"]}
+    assert "environment" in variables
+    assert "label_values(" in variables["environment"]["definition"]
+    assert variables["environment"]["definition"].rstrip(")").endswith("environment")
+    for expr in _dashboard_exprs():
+        selectors = re.findall(r"[a-z_:]+\{[^}]*\}", expr)
+        assert selectors, expr
+        for selector in selectors:
+            assert 'environment="$environment"' in selector, expr

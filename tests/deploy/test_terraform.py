@@ -1086,7 +1086,9 @@ def test_pipeline_files_are_consistent() -> None:
     assert set(build["artifacts"]["files"]) >= {"imageDetail.json", "taskdef.json", "appspec.yaml"}
     assert "pipeline.sh" in " ".join(deploy["phases"]["build"]["commands"])
     pipeline_vars = variable_defaults(directory_docs(TF_ROOT / "modules" / "pipeline"))
-    for key in ("buildspec_path", "deploy_buildspec_path"):
+    import_spec = yaml.safe_load((AWS_DIR / "buildspec-import.yml").read_text(encoding="utf-8"))
+    assert set(import_spec["artifacts"]["files"]) == set(build["artifacts"]["files"])
+    for key in ("buildspec_path", "deploy_buildspec_path", "import_buildspec_path"):
         assert (REPO_ROOT / pipeline_vars[key]).is_file(), (
             f"{key} = {pipeline_vars[key]} does not exist"
         )
@@ -1095,6 +1097,128 @@ def test_pipeline_files_are_consistent() -> None:
         ["bash", "-n", str(script)], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stderr
+
+
+def pipeline_resources() -> dict[tuple[str, str], dict[str, Any]]:
+    docs = directory_docs(TF_ROOT / "modules" / "pipeline")
+    return {(r.type, r.name): r.body for r in resources(docs, "pipeline")}
+
+
+def dynamic_stages(pipeline: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The pipeline's dynamic stages by name, each with its for_each and its action."""
+    found = {}
+    for block in pipeline.get("dynamic", []):
+        for kind, body in block.items():
+            if kind == "stage":
+                content = first_block(body, "content")
+                action = first_block(content, "action")
+                found[f"{content['name']}/{action['name']}"] = {
+                    "for_each": body["for_each"],
+                    "action": action,
+                }
+    return found
+
+
+def test_prod_deploys_the_digest_staging_deployed_after_an_approval() -> None:
+    """Staging's pipeline builds and hands its deployed digest on; prod's has no build: an S3
+    source (the promotion bundle), a manual approval, an import of the same digest, then the
+    same migrate, blue/green and release steps."""
+    values = {env: parsed(TF_ROOT / "envs" / env / "terraform.tfvars") for env in ENVS}
+    assert values["staging"]["pipeline_promotes_to"] == "prod"
+    assert values["staging"]["pipeline_promoted_from"] is None
+    assert values["prod"]["pipeline_promoted_from"] == "staging"
+    assert "github_branch" not in values["prod"], "prod builds nothing from a branch"
+    assert values["dev"]["pipeline_promotes_to"] is None
+
+    found = pipeline_resources()
+    assert found[("aws_codebuild_project", "build")]["count"] == "${local.built ? 1 : 0}"
+    assert found[("aws_codebuild_project", "import")]["count"] == "${local.promoted ? 1 : 0}"
+    stages = dynamic_stages(found[("aws_codepipeline", "this")])
+    source = stages["Source/PromotedFrom-${stage.value}"]
+    assert source["for_each"] == "${local.promoted_froms}"
+    assert source["action"]["provider"] == "S3"
+    assert source["action"]["configuration"]["PollForSourceChanges"] == "false"
+    assert source["action"]["configuration"]["S3ObjectKey"] == "${local.promotion_key}"
+    approve = stages["Approve/PromoteFrom-${stage.value}"]
+    assert approve["for_each"] == "${local.promoted_froms}"
+    assert (approve["action"]["category"], approve["action"]["provider"]) == ("Approval", "Manual")
+    imported = stages["ImportImage/CopyByDigest"]
+    assert imported["action"]["output_artifacts"] == ["${local.build_artifact}"]
+    assert stages["${stage.value}/TestBuildPush"]["for_each"] == '${local.built ? ["Build"] : []}'
+    promote = stages["Promote/HandTo-${stage.value}"]
+    assert promote["for_each"] == "${local.promotes_to}"
+    assert '"promote"' in promote["action"]["configuration"]["EnvironmentVariables"]
+
+    # In file order: nothing is deployed before the approval and the import.
+    text = (TF_ROOT / "modules" / "pipeline" / "main.tf").read_text(encoding="utf-8")
+    order = ["Source", "Build", "Approve", "ImportImage", "Migrate", "Deploy", "Release", "Promote"]
+    positions = [
+        text.index(f'name = "{name}"') if name != "Build" else text.index('["Build"]')
+        for name in order
+    ]
+    assert positions == sorted(positions)
+    locals_ = locals_of(directory_docs(TF_ROOT / "modules" / "pipeline"))
+    assert locals_["promotion_key"] == "promotions/${var.name}.zip"
+
+
+def test_promotion_permissions_reach_only_what_is_handed_over() -> None:
+    """The promoted pipeline may read only the promotion object of the other environment, the
+    import step pull only from its repository and push only to its own; the promoting step may
+    start only the next environment's pipeline."""
+    docs = directory_docs(TF_ROOT / "modules" / "pipeline")
+    documents = {name: body for _, entry in blocks(docs, "data") for name, body in entry.items()}
+
+    def statements(policy: str) -> dict[str, dict[str, Any]]:
+        found = {s["sid"]: s for s in documents[policy].get("statement", [])}
+        for dynamic in documents[policy].get("dynamic", []):
+            content = first_block(dynamic["statement"], "content")
+            found[content["sid"]] = content
+        return found
+
+    pipeline = statements("pipeline")
+    assert pipeline["PromotionObject"]["resources"] == [
+        "arn:${local.partition}:s3:::${local.promoted_from_bucket}/${local.promotion_key}"
+    ]
+    assert pipeline["PromotionObject"]["actions"] == ["s3:GetObject", "s3:GetObjectVersion"]
+    key_condition = first_block(pipeline["PromotionKey"], "condition")
+    assert key_condition["variable"] == "kms:ResourceAliases"
+    importer = statements("import")
+    assert importer["PullPromotedImage"]["resources"] == ["${local.promoted_from_repository_arn}"]
+    assert "ecr:PutImage" not in importer["PullPromotedImage"]["actions"]
+    assert importer["PushToOwnRepository"]["resources"] == ["${var.repository_arn}"]
+    deploy = statements("deploy")
+    assert deploy["StartNextPipeline"]["actions"] == ["codepipeline:StartPipelineExecution"]
+
+
+def test_blue_green_has_a_pre_traffic_hook_that_reports_its_verdict() -> None:
+    """appspec.yaml names the hook for AfterAllowTestTraffic; Terraform deploys that function
+    with the test listener's URL, lets CodeDeploy invoke it and lets it report only to this
+    deployment group; the build and import steps fill in its name."""
+    appspec = yaml.safe_load((AWS_DIR / "appspec.yaml").read_text(encoding="utf-8"))
+    assert appspec["Hooks"] == [{"AfterAllowTestTraffic": "<PRE_TRAFFIC_HOOK>"}]
+    found = pipeline_resources()
+    hook = found[("aws_lambda_function", "pre_traffic")]
+    assert hook["function_name"] == "${local.pre_traffic_function_name}"
+    assert hook["handler"] == "pre_traffic.handler"
+    variables = first_block(hook, "environment")["variables"]
+    assert variables["TEST_LISTENER_URL"] == "${var.test_listener_url}"
+    assert variables["RATES_QUERY"] == "${var.smoke_rates_query}"
+    assert (AWS_DIR / "hooks" / "pre_traffic.py").is_file()
+    for project in ("build", "import"):
+        env_vars = first_block(found[("aws_codebuild_project", project)], "environment")
+        names = {v["name"]: v["value"] for v in env_vars["environment_variable"]}
+        assert names["PRE_TRAFFIC_HOOK"] == "${local.pre_traffic_function_name}"
+    docs = directory_docs(TF_ROOT / "modules" / "pipeline")
+    documents = {name: body for _, entry in blocks(docs, "data") for name, body in entry.items()}
+    (invoke,) = documents["codedeploy_hook"]["statement"]
+    assert invoke["actions"] == ["lambda:InvokeFunction"]
+    assert invoke["resources"] == ["${aws_lambda_function.pre_traffic.arn}"]
+    report = {s["sid"]: s for s in documents["pre_traffic"]["statement"]}["ReportVerdict"]
+    assert report["actions"] == ["codedeploy:PutLifecycleEventHookExecutionStatus"]
+    assert report["resources"] == ["${local.deployment_group_arn}"]
+    root = dict(blocks(directory_docs(ROOT_DIR), "module"))["pipeline"]
+    assert root["test_listener_url"] == "${module.network.test_listener_url}"
+    assert root["hook_package_path"].endswith("/aws/hooks/dist/pre_traffic.zip")
 
 
 # --- External tools ------------------------------------------------------------------------------
@@ -1294,3 +1418,94 @@ def test_arns_take_the_partition_from_aws_partition() -> None:
         if "arn:aws:" in line
     ]
     assert spelled == []
+
+
+def cron_minute_of_day(expression: str) -> tuple[int, int]:
+    """(first, last) minute of the day a weekday `cron(M H ? * MON-FRI *)` fires; H may be a
+    range and M may be `*`."""
+    match = re.fullmatch(r"cron\((\*|\d+) (\d+)(?:-(\d+))? \? \* MON-FRI \*\)", expression)
+    assert match, f"not a weekday cron with fixed hours: {expression}"
+    minute, first_hour, last_hour = match.groups()
+    first_minute, last_minute = (0, 59) if minute == "*" else (int(minute), int(minute))
+    return (
+        int(first_hour) * 60 + first_minute,
+        int(last_hour or first_hour) * 60 + last_minute,
+    )
+
+
+def test_non_production_databases_stop_at_night_and_on_weekends() -> None:
+    """Where enabled (dev and staging, not prod), EventBridge Scheduler stops the Aurora cluster
+    out of hours and starts it on weekday mornings, with a role allowed only those two calls on
+    that cluster."""
+    values = {env: parsed(TF_ROOT / "envs" / env / "terraform.tfvars") for env in ENVS}
+    assert values["prod"]["db_stop_out_of_hours"] is False
+    assert values["dev"]["db_stop_out_of_hours"] is True
+    assert values["staging"]["db_stop_out_of_hours"] is True
+
+    docs = directory_docs(TF_ROOT / "modules" / "database")
+    found = {(r.type, r.name): r.body for r in resources(docs, "database")}
+    schedule = found[("aws_scheduler_schedule", "db")]
+    assert "var.stop_out_of_hours" in schedule["for_each"]
+    actions = dict(
+        re.findall(r"(stop|start)\s*=\s*\{[^}]*action\s*=\s*\"(\w+)\"", schedule["for_each"])
+    )
+    assert actions == {"stop": "stopDBCluster", "start": "startDBCluster"}
+    target = first_block(schedule, "target")
+    assert target["arn"].endswith(":scheduler:::aws-sdk:rds:${each.value.action}")
+    assert "aws_rds_cluster.this.cluster_identifier" in target["input"]
+    assert "DbClusterIdentifier" in target["input"]
+    assert schedule["schedule_expression_timezone"] == "${var.schedule_timezone}"
+
+    policy = found.get(("aws_iam_role_policy", "scheduler"))
+    assert policy is not None
+    (statement,) = [
+        s
+        for _, body in blocks(docs, "data")
+        for name, doc in body.items()
+        if name == "scheduler"
+        for s in doc.get("statement", [])
+    ]
+    assert sorted(statement["actions"]) == ["rds:StartDBCluster", "rds:StopDBCluster"]
+    assert statement["resources"] == ["${aws_rds_cluster.this.arn}"]
+
+
+def test_database_stop_window_respects_services_and_protected_batches() -> None:
+    """The database stops only after the services scaled to zero and a protected batch can have
+    ended, starts before they return, and the queue-depth reporter runs only while it is up."""
+    root = directory_docs(ROOT_DIR)
+    local_values = locals_of(root)
+    calls = dict(blocks(root, "module"))
+    assert calls["database"]["stop_out_of_hours"] == "${var.db_stop_out_of_hours}"
+    assert calls["database"]["stop_cron"] == "${local.db_stop}"
+    assert calls["database"]["start_cron"] == "${local.db_start}"
+    assert calls["service"]["business_hours_end_cron"] == "${local.business_hours_end}"
+    assert calls["service"]["business_hours_start_cron"] == "${local.business_hours_start}"
+    assert calls["ingestion"]["queue_depth_schedule"] == "${local.queue_depth_schedule}"
+    monitoring = calls["monitoring"]["queue_metrics_pause_out_of_hours"]
+    assert monitoring == "${var.db_stop_out_of_hours}"
+
+    protection_min = variable_defaults(directory_docs(TF_ROOT / "modules" / "service"))[
+        "worker_protection_minutes"
+    ]
+    services_on, _ = cron_minute_of_day(local_values["business_hours_start"])
+    services_off, _ = cron_minute_of_day(local_values["business_hours_end"])
+    db_start, _ = cron_minute_of_day(local_values["db_start"])
+    db_stop, _ = cron_minute_of_day(local_values["db_stop"])
+    assert db_stop >= services_off + protection_min, "the database stops under a protected batch"
+    assert db_start < services_on, "the services come back before the database"
+
+    choice = re.fullmatch(
+        r'\$\{var\.db_stop_out_of_hours \? "(.+)" : "(.+)"\}', local_values["queue_depth_schedule"]
+    )
+    assert choice, local_values["queue_depth_schedule"]
+    sleeping, awake = choice.groups()
+    assert awake == "rate(1 minute)"
+    first, last = cron_minute_of_day(sleeping)
+    assert db_start < first and last < db_stop, "the reporter runs while the database is stopped"
+
+
+def test_cron_reader_understands_hour_ranges() -> None:
+    """The cron helper gives the first and last minute a schedule fires in a day."""
+    assert cron_minute_of_day("cron(0 22 ? * MON-FRI *)") == (1320, 1320)
+    assert cron_minute_of_day("cron(30 6 ? * MON-FRI *)") == (390, 390)
+    assert cron_minute_of_day("cron(* 7-21 ? * MON-FRI *)") == (420, 21 * 60 + 59)

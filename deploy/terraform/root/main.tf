@@ -25,6 +25,18 @@ locals {
 
   # Custom metrics and their alarms carry the environment: copies in one account stay apart.
   metric_dimensions = { Environment = var.environment }
+
+  # Out-of-hours schedule of dev/staging (EventBridge Scheduler and Application Auto Scaling
+  # cron, local time). The services scale to zero at 20:00; the database stops two hours later,
+  # once a worker still protected for its batch (RATES_WORKER_PROTECTION_MINUTES, 120) has ended,
+  # and starts 30 minutes before the services come back at 07:00. The queue-depth reporter runs
+  # only in between, while the database is up.
+  schedule_timezone    = "Europe/Dublin"
+  business_hours_start = "cron(0 7 ? * MON-FRI *)"
+  business_hours_end   = "cron(0 20 ? * MON-FRI *)"
+  db_start             = "cron(30 6 ? * MON-FRI *)"
+  db_stop              = "cron(0 22 ? * MON-FRI *)"
+  queue_depth_schedule = var.db_stop_out_of_hours ? "cron(* 7-21 ? * MON-FRI *)" : "rate(1 minute)"
 }
 
 module "network" {
@@ -34,6 +46,7 @@ module "network" {
   vpc_cidr                = var.vpc_cidr
   single_nat_gateway      = var.single_nat_gateway
   certificate_arn         = var.certificate_arn
+  domain_name             = var.api_domain_name
   require_https           = var.require_https
   alb_deletion_protection = var.alb_deletion_protection
   log_retention_days      = var.log_retention_days
@@ -56,6 +69,10 @@ module "database" {
   backup_retention_days       = var.db_backup_retention_days
   log_retention_days          = var.log_retention_days
   secret_recovery_window_days = var.secret_recovery_window_days
+  stop_out_of_hours           = var.db_stop_out_of_hours
+  stop_cron                   = local.db_stop
+  start_cron                  = local.db_start
+  schedule_timezone           = local.schedule_timezone
 }
 
 module "service" {
@@ -96,6 +113,9 @@ module "service" {
   worker_max_count            = var.worker_max_count
   worker_capacity_provider    = var.worker_capacity_provider
   scale_to_zero_out_of_hours  = var.scale_to_zero_out_of_hours
+  business_hours_start_cron   = local.business_hours_start
+  business_hours_end_cron     = local.business_hours_end
+  schedule_timezone           = local.schedule_timezone
   queue_metric_dimensions     = local.metric_dimensions
   log_retention_days          = var.log_retention_days
   secret_recovery_window_days = var.secret_recovery_window_days
@@ -121,6 +141,8 @@ module "ingestion" {
   worker_db_secret_arn     = module.database.login_secret_arns["rates_worker"]
   db_kms_key_arn           = module.database.kms_key_arn
   reserved_concurrency     = var.lambda_reserved_concurrency
+  queue_depth_schedule     = local.queue_depth_schedule
+  schedule_timezone        = local.schedule_timezone
   log_retention_days       = var.log_retention_days
   force_destroy            = var.allow_destroy
 
@@ -148,6 +170,8 @@ module "monitoring" {
   dlq_name                = module.ingestion.dlq_name
   queue_metric_dimensions = local.metric_dimensions
   rds_max_connections     = var.db_max_connections_alarm
+
+  queue_metrics_pause_out_of_hours = var.db_stop_out_of_hours
 }
 
 module "pipeline" {
@@ -156,6 +180,8 @@ module "pipeline" {
   name              = local.name
   github_repository = var.github_repository
   github_branch     = var.github_branch
+  promoted_from     = var.pipeline_promoted_from == null ? null : "${var.project}-${var.pipeline_promoted_from}"
+  promotes_to       = var.pipeline_promotes_to == null ? null : "${var.project}-${var.pipeline_promotes_to}"
 
   repository_url      = module.service.repository_url
   repository_arn      = module.service.repository_arn
@@ -173,6 +199,10 @@ module "pipeline" {
   test_listener_arn         = module.network.test_listener_arn
   blue_target_group_name    = module.network.blue_target_group_name
   green_target_group_name   = module.network.green_target_group_name
+
+  hook_package_path      = "${path.root}/../../aws/hooks/dist/pre_traffic.zip"
+  hook_security_group_id = module.network.deploy_hook_security_group_id
+  test_listener_url      = module.network.test_listener_url
 
   rollback_alarm_names     = module.monitoring.rollback_alarm_names
   deployment_config_name   = var.codedeploy_config_name

@@ -38,6 +38,17 @@ variable "certificate_arn" {
   default     = null
 }
 
+variable "api_domain_name" {
+  type        = string
+  description = "The API's host name, covered by certificate_arn and pointing at the ALB (the pre-traffic hook calls the test listener by it); required with a certificate."
+  default     = null
+
+  validation {
+    condition     = var.api_domain_name != null || var.certificate_arn == null
+    error_message = "Set api_domain_name together with certificate_arn."
+  }
+}
+
 variable "require_https" {
   type        = bool
   description = "Refuse to plan without certificate_arn (staging, prod)."
@@ -88,6 +99,16 @@ variable "db_deletion_protection" {
 variable "db_backup_retention_days" {
   type        = number
   description = "Automated backup retention, in days (1-35)."
+}
+
+variable "db_stop_out_of_hours" {
+  type        = bool
+  description = "Stop the Aurora cluster at night and on weekends (dev/staging); needs scale_to_zero_out_of_hours."
+
+  validation {
+    condition     = !var.db_stop_out_of_hours || var.scale_to_zero_out_of_hours
+    error_message = "db_stop_out_of_hours needs scale_to_zero_out_of_hours: tasks must not run against a stopped database."
+  }
 }
 
 variable "db_max_connections_alarm" {
@@ -184,12 +205,26 @@ variable "alarm_email" {
 
 variable "github_repository" {
   type        = string
-  description = "GitHub repository (owner/name) the pipeline builds."
+  description = "GitHub repository (owner/name) the pipeline builds; null where the pipeline is promoted (pipeline_promoted_from)."
+  default     = null
 }
 
 variable "github_branch" {
   type        = string
-  description = "Branch the pipeline deploys."
+  description = "Branch the pipeline builds and deploys; null where the pipeline is promoted."
+  default     = null
+}
+
+variable "pipeline_promoted_from" {
+  type        = string
+  description = "Environment whose deployed image digest this environment's pipeline takes, after a manual approval, instead of building (prod: staging); null builds from GitHub."
+  default     = null
+}
+
+variable "pipeline_promotes_to" {
+  type        = string
+  description = "Environment whose pipeline receives this environment's deployed digest after each successful release (staging: prod); null for none."
+  default     = null
 }
 
 variable "codedeploy_config_name" {

@@ -59,14 +59,21 @@ def rebuild_read_model(conn: psycopg.Connection[Any], rollup_min_ports: int | No
     """Recomputes every total the rates query reads (route and region-pair days, routes, the
     large regions) from prices, after a dump load or demo data; call it inside the transaction
     that wrote the prices, so no reader sees prices without totals."""
-    # Grouping millions of prices: in memory rather than spilled to disk in 4 MB runs.
+    # Grouping millions of prices: in memory rather than spilled to disk in 4 MB runs, and on
+    # every core (rates sessions otherwise run without parallel plans).
     conn.execute("SET LOCAL work_mem = '256MB'")
+    conn.execute("SET LOCAL max_parallel_workers_per_gather = 2")
     if rollup_min_ports is not None:
         conn.execute("UPDATE rollup_settings SET rollup_min_ports = %s", [rollup_min_ports])
     conn.execute("TRUNCATE route_days, region_days, routes, port_rollups")
+    # Tables filled in this very transaction have no statistics yet: without them the planner
+    # sorted millions of rows where hashing was cheap (a 10M-price load took 4x psql's time).
+    conn.execute("ANALYZE prices")
     conn.execute(REBUILD_ROUTE_DAYS)
+    conn.execute("ANALYZE route_days")
     conn.execute("INSERT INTO routes SELECT DISTINCT orig_code, dest_code FROM route_days")
     conn.execute(REBUILD_PORT_ROLLUPS)
+    conn.execute("ANALYZE port_rollups")
     conn.execute(REBUILD_REGION_DAYS)
     conn.execute(
         "UPDATE batches SET rolled_up = true, merged = true"

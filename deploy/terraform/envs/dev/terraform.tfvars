@@ -6,6 +6,7 @@ environment = "dev"
 vpc_cidr                = "10.10.0.0/16"
 single_nat_gateway      = true
 certificate_arn         = null # plain HTTP on the ALB; set an ACM ARN to switch to HTTPS + redirect
+api_domain_name         = null # with a certificate: its host name, pointing at the ALB
 require_https           = false
 alb_deletion_protection = false
 
@@ -17,7 +18,8 @@ db_reader_min_count      = 0
 db_reader_max_count      = 0
 db_deletion_protection   = false
 db_backup_retention_days = 1
-db_max_connections_alarm = 150 # Serverless v2 up to 2 ACUs allows ~190
+db_max_connections_alarm = 150  # Serverless v2 up to 2 ACUs allows ~190
+db_stop_out_of_hours     = true # stopped 22:00-06:30 and at weekends (root/main.tf)
 
 image_tag                  = "bootstrap" # see README "First apply"; the pipeline deploys newer tags
 api_cpu                    = 256
@@ -40,5 +42,7 @@ lambda_reserved_concurrency = 2
 alarm_email                         = null                # e.g. "rates-dev-alerts@example.com"
 github_repository                   = "example-org/rates" # the GitHub repository of this project
 github_branch                       = "main"
+pipeline_promoted_from              = null # dev builds every push to its branch
+pipeline_promotes_to                = null
 codedeploy_config_name              = "CodeDeployDefault.ECSAllAtOnce"
 codedeploy_termination_wait_minutes = 5

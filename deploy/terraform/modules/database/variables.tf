@@ -140,3 +140,27 @@ variable "kms_deletion_window_days" {
   description = "Waiting period, in days, before a deleted KMS key is gone for good (7-30)."
   default     = 30
 }
+
+variable "stop_out_of_hours" {
+  type        = bool
+  description = "Stop the cluster at stop_cron and start it at start_cron (dev/staging: nights and weekends cost storage only)."
+  default     = false
+}
+
+variable "stop_cron" {
+  type        = string
+  description = "EventBridge Scheduler expression that stops the cluster (after the services have scaled to zero and any protected batch has ended)."
+  default     = "cron(0 22 ? * MON-FRI *)"
+}
+
+variable "start_cron" {
+  type        = string
+  description = "EventBridge Scheduler expression that starts the cluster (early enough to be available when the services scale back up)."
+  default     = "cron(30 6 ? * MON-FRI *)"
+}
+
+variable "schedule_timezone" {
+  type        = string
+  description = "IANA time zone of stop_cron and start_cron."
+  default     = "Europe/Dublin"
+}

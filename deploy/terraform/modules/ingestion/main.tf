@@ -459,21 +459,65 @@ resource "aws_s3_bucket_notification" "this" {
 }
 
 # Every minute -> queue-depth function (publishes IngestQueuedBatches and IngestOldestQueuedAgeSeconds).
-resource "aws_cloudwatch_event_rule" "queue_depth" {
-  name                = "${var.name}-queue-depth"
-  description         = "Publish the ingestion queue depth every minute (drives worker scaling)"
-  schedule_expression = "rate(1 minute)"
+# EventBridge Scheduler rather than a rule: its cron has a time zone, so where the database
+# stops out of hours (dev/staging) the reporter runs only while the database is up and does not
+# fill the dead-letter queue every night.
+data "aws_iam_policy_document" "scheduler_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["scheduler.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
 }
 
-resource "aws_cloudwatch_event_target" "queue_depth" {
-  rule = aws_cloudwatch_event_rule.queue_depth.name
-  arn  = aws_lambda_function.this["queue-depth"].arn
+resource "aws_iam_role" "scheduler" {
+  name               = "${var.name}-queue-depth-schedule"
+  description        = "EventBridge Scheduler: invoke the ${var.name} queue-depth function"
+  assume_role_policy = data.aws_iam_policy_document.scheduler_assume.json
 }
 
-resource "aws_lambda_permission" "schedule" {
-  statement_id  = "AllowSchedule"
-  action        = "lambda:InvokeFunction"
-  function_name = aws_lambda_function.this["queue-depth"].function_name
-  principal     = "events.amazonaws.com"
-  source_arn    = aws_cloudwatch_event_rule.queue_depth.arn
+data "aws_iam_policy_document" "scheduler" {
+  statement {
+    sid       = "InvokeQueueDepth"
+    actions   = ["lambda:InvokeFunction"]
+    resources = [aws_lambda_function.this["queue-depth"].arn]
+  }
+}
+
+resource "aws_iam_role_policy" "scheduler" {
+  name   = "invoke-queue-depth"
+  role   = aws_iam_role.scheduler.id
+  policy = data.aws_iam_policy_document.scheduler.json
+}
+
+resource "aws_scheduler_schedule" "queue_depth" {
+  #checkov:skip=CKV_AWS_297:The schedule sends no payload at all; a customer managed key would add a key policy for nothing.
+  name                         = "${var.name}-queue-depth"
+  description                  = "Publish the ingestion queue depth every minute (drives worker scaling)"
+  schedule_expression          = var.queue_depth_schedule
+  schedule_expression_timezone = var.schedule_timezone
+
+  flexible_time_window {
+    mode = "OFF"
+  }
+
+  target {
+    arn      = aws_lambda_function.this["queue-depth"].arn
+    role_arn = aws_iam_role.scheduler.arn
+
+    # A missed minute is replaced by the next one: no retries, no stale depth published late.
+    retry_policy {
+      maximum_retry_attempts       = 0
+      maximum_event_age_in_seconds = 60
+    }
+  }
 }

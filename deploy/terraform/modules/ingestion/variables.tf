@@ -139,3 +139,15 @@ variable "force_destroy" {
   description = "Let terraform destroy the batch bucket with objects in it (dev only)."
   default     = false
 }
+
+variable "queue_depth_schedule" {
+  type        = string
+  description = "EventBridge Scheduler expression of the queue-depth function: rate(1 minute), or a per-minute cron limited to the hours the database runs where it stops out of hours."
+  default     = "rate(1 minute)"
+}
+
+variable "schedule_timezone" {
+  type        = string
+  description = "IANA time zone of queue_depth_schedule when it is a cron expression."
+  default     = "Europe/Dublin"
+}

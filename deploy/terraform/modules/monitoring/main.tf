@@ -174,10 +174,13 @@ resource "aws_cloudwatch_metric_alarm" "ingest_queue_age" {
   evaluation_periods  = 5
   threshold           = var.queue_age_max_s
   comparison_operator = "GreaterThanThreshold"
-  treat_missing_data  = "breaching"
-  actions_enabled     = true
-  alarm_actions       = local.actions
-  ok_actions          = local.actions
+  # Missing metrics mean the reporter or the database is down, except where the reporter pauses
+  # with the database out of hours (dev/staging): there a dead reporter shows as workers that do
+  # not scale out, not as this alarm.
+  treat_missing_data = var.queue_metrics_pause_out_of_hours ? "notBreaching" : "breaching"
+  actions_enabled    = true
+  alarm_actions      = local.actions
+  ok_actions         = local.actions
 }
 
 resource "aws_cloudwatch_metric_alarm" "ingest_dead_letters" {

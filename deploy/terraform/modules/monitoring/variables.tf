@@ -91,3 +91,9 @@ variable "kms_deletion_window_days" {
   description = "Waiting period, in days, before a deleted KMS key is gone for good (7-30)."
   default     = 30
 }
+
+variable "queue_metrics_pause_out_of_hours" {
+  type        = bool
+  description = "The queue metrics stop out of hours with the database (dev/staging): missing queue metrics then do not alarm."
+  default     = false
+}

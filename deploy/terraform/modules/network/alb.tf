@@ -4,6 +4,11 @@
 
 locals {
   https = var.certificate_arn != null
+
+  # The CodeDeploy test listener: HTTPS 8443 with a certificate (reached by the certificate's
+  # domain name, which must resolve to this ALB), plain HTTP 8080 without one (dev).
+  test_listener_port = local.https ? 8443 : 8080
+  test_listener_url  = local.https ? "https://${var.domain_name}:8443" : "http://${aws_lb.public.dns_name}:8080"
 }
 
 resource "aws_lb" "public" {
@@ -126,6 +131,11 @@ resource "aws_lb_listener" "test_https" {
 
   lifecycle {
     ignore_changes = [default_action]
+
+    precondition {
+      condition     = var.domain_name != null
+      error_message = "Set domain_name (the certificate's host name, pointing at this ALB): the pre-traffic hook calls the HTTPS test listener by it."
+    }
   }
 }
 

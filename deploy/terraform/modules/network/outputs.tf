@@ -112,3 +112,13 @@ output "web_acl_arn" {
   description = "ARN of the WAF web ACL in front of the ALB."
   value       = aws_wafv2_web_acl.this.arn
 }
+
+output "test_listener_url" {
+  description = "Base URL of the CodeDeploy test listener as the pre-traffic hook calls it (https://<domain_name>:8443, or http://<ALB DNS name>:8080 without a certificate)."
+  value       = local.test_listener_url
+}
+
+output "deploy_hook_security_group_id" {
+  description = "Security group of the CodeDeploy pre-traffic hook function (test listener and HTTPS egress only)."
+  value       = aws_security_group.deploy_hook.id
+}

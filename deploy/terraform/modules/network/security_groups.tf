@@ -144,3 +144,51 @@ resource "aws_vpc_security_group_ingress_rule" "database_from_clients" {
   to_port                      = 5432
   referenced_security_group_id = each.value
 }
+
+# The CodeDeploy pre-traffic hook (pipeline module): calls the test listener and the CodeDeploy
+# API, nothing else. From the private subnets it reaches the internet-facing ALB through NAT, so
+# the test listener also admits the NAT gateways' addresses (still nothing from the internet).
+resource "aws_security_group" "deploy_hook" {
+  #checkov:skip=CKV2_AWS_5:Attached in another module (pipeline) through this module's outputs; checkov does not follow cross-module references.
+  name        = "${var.name}-deploy-hook"
+  description = "CodeDeploy pre-traffic hook: test listener and AWS APIs only, no inbound traffic"
+  vpc_id      = aws_vpc.this.id
+
+  tags = { Name = "${var.name}-deploy-hook" }
+}
+
+resource "aws_vpc_security_group_egress_rule" "deploy_hook" {
+  for_each = {
+    https         = 443
+    test_listener = local.test_listener_port
+  }
+
+  security_group_id = aws_security_group.deploy_hook.id
+  description       = "${each.key} (port ${each.value}) to the ALB's public address and AWS APIs"
+  ip_protocol       = "tcp"
+  from_port         = each.value
+  to_port           = each.value
+  cidr_ipv4         = "0.0.0.0/0"
+}
+
+resource "aws_vpc_security_group_ingress_rule" "alb_test_http_from_nat" {
+  count = local.nat_count
+
+  security_group_id = aws_security_group.alb.id
+  description       = "Blue/green test listener (HTTP) from this VPC's NAT gateway ${count.index} (the pre-traffic hook)"
+  ip_protocol       = "tcp"
+  from_port         = 8080
+  to_port           = 8080
+  cidr_ipv4         = "${aws_eip.nat[count.index].public_ip}/32"
+}
+
+resource "aws_vpc_security_group_ingress_rule" "alb_test_https_from_nat" {
+  count = local.nat_count
+
+  security_group_id = aws_security_group.alb.id
+  description       = "Blue/green test listener (HTTPS) from this VPC's NAT gateway ${count.index} (the pre-traffic hook)"
+  ip_protocol       = "tcp"
+  from_port         = 8443
+  to_port           = 8443
+  cidr_ipv4         = "${aws_eip.nat[count.index].public_ip}/32"
+}

@@ -90,3 +90,14 @@ variable "force_destroy" {
   description = "Let terraform destroy the logs bucket with objects in it (dev only)."
   default     = false
 }
+
+variable "domain_name" {
+  type        = string
+  description = "The API's domain name, covered by certificate_arn and pointing at the ALB; the pre-traffic hook calls the HTTPS test listener by it. Required with a certificate."
+  default     = null
+
+  validation {
+    condition     = var.domain_name == null || can(regex("^[a-z0-9.-]+$", var.domain_name))
+    error_message = "domain_name must be a plain host name, e.g. rates.example.com."
+  }
+}

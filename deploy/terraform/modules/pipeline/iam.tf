@@ -1,12 +1,14 @@
-# Roles of the pipeline, the two CodeBuild projects and CodeDeploy, each limited to this stack.
+# Roles of the pipeline, the CodeBuild projects and CodeDeploy, each limited to this stack (and,
+# where it promotes or is promoted, to the one object and image it hands over or takes).
 
 locals {
   passable_role_arns = concat(values(var.task_role_arns), values(var.execution_role_arns))
 
-  codebuild_project_arns = [
-    aws_codebuild_project.build.arn,
-    aws_codebuild_project.deploy.arn,
-  ]
+  codebuild_project_arns = concat(
+    aws_codebuild_project.build[*].arn,
+    [aws_codebuild_project.deploy.arn],
+    aws_codebuild_project.import[*].arn,
+  )
 }
 
 data "aws_iam_policy_document" "assume" {
@@ -14,6 +16,7 @@ data "aws_iam_policy_document" "assume" {
     pipeline   = "codepipeline.amazonaws.com"
     build      = "codebuild.amazonaws.com"
     deploy     = "codebuild.amazonaws.com"
+    import     = "codebuild.amazonaws.com"
     codedeploy = "codedeploy.amazonaws.com"
   }
 
@@ -72,10 +75,51 @@ resource "aws_iam_role" "pipeline" {
 data "aws_iam_policy_document" "pipeline" {
   source_policy_documents = [data.aws_iam_policy_document.artifacts_access.json]
 
-  statement {
-    sid       = "GitHubConnection"
-    actions   = ["codestar-connections:UseConnection"]
-    resources = [aws_codestarconnections_connection.github.arn]
+  dynamic "statement" {
+    for_each = aws_codestarconnections_connection.github[*].arn
+
+    content {
+      sid       = "GitHubConnection"
+      actions   = ["codestar-connections:UseConnection"]
+      resources = [statement.value]
+    }
+  }
+
+  # Promoted: the S3 source reads the one promotion object from the other environment's bucket.
+  dynamic "statement" {
+    for_each = local.promoted_froms
+
+    content {
+      sid       = "PromotionObject"
+      actions   = ["s3:GetObject", "s3:GetObjectVersion"]
+      resources = ["arn:${local.partition}:s3:::${local.promoted_from_bucket}/${local.promotion_key}"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.promoted_froms
+
+    content {
+      sid       = "PromotionBucket"
+      actions   = ["s3:GetBucketVersioning", "s3:GetBucketLocation", "s3:ListBucket"]
+      resources = ["arn:${local.partition}:s3:::${local.promoted_from_bucket}"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.promoted_froms
+
+    content {
+      sid       = "PromotionKey"
+      actions   = ["kms:Decrypt"]
+      resources = ["arn:${local.partition}:kms:${local.region}:${local.account_id}:key/*"]
+
+      condition {
+        test     = "ForAnyValue:StringEquals"
+        variable = "kms:ResourceAliases"
+        values   = ["alias/${statement.value}-pipeline"]
+      }
+    }
   }
 
   statement {
@@ -95,7 +139,7 @@ data "aws_iam_policy_document" "pipeline" {
     ]
     resources = [
       aws_codedeploy_app.this.arn,
-      "arn:${local.partition}:codedeploy:${local.region}:${local.account_id}:deploymentgroup:${aws_codedeploy_app.this.name}/${aws_codedeploy_deployment_group.api.deployment_group_name}",
+      local.deployment_group_arn,
     ]
   }
 
@@ -133,6 +177,8 @@ resource "aws_iam_role_policy" "pipeline" {
 # --- CodeBuild: build ----------------------------------------------------------------------------
 
 resource "aws_iam_role" "build" {
+  count = local.built ? 1 : 0
+
   name               = "${var.name}-codebuild-build"
   assume_role_policy = data.aws_iam_policy_document.assume["build"].json
 }
@@ -171,8 +217,10 @@ data "aws_iam_policy_document" "build" {
 }
 
 resource "aws_iam_role_policy" "build" {
+  count = local.built ? 1 : 0
+
   name   = "build"
-  role   = aws_iam_role.build.id
+  role   = aws_iam_role.build[0].id
   policy = data.aws_iam_policy_document.build.json
 }
 
@@ -242,12 +290,88 @@ data "aws_iam_policy_document" "deploy" {
     actions   = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
     resources = [var.repository_arn]
   }
+
+  # STEP=promote writes the promotion object into this bucket (artifacts_access) and starts the
+  # next environment's pipeline.
+  dynamic "statement" {
+    for_each = local.promotes_to
+
+    content {
+      sid       = "StartNextPipeline"
+      actions   = ["codepipeline:StartPipelineExecution"]
+      resources = ["arn:${local.partition}:codepipeline:${local.region}:${local.account_id}:${statement.value}"]
+    }
+  }
 }
 
 resource "aws_iam_role_policy" "deploy" {
   name   = "deploy"
   role   = aws_iam_role.deploy.id
   policy = data.aws_iam_policy_document.deploy.json
+}
+
+# --- CodeBuild: import the promoted image (promoted pipelines) ------------------------------------
+
+resource "aws_iam_role" "import" {
+  count = local.promoted ? 1 : 0
+
+  name               = "${var.name}-codebuild-import"
+  assume_role_policy = data.aws_iam_policy_document.assume["import"].json
+}
+
+data "aws_iam_policy_document" "import" {
+  count = local.promoted ? 1 : 0
+
+  source_policy_documents = [
+    data.aws_iam_policy_document.artifacts_access.json,
+    data.aws_iam_policy_document.build_logs.json,
+  ]
+
+  statement {
+    sid       = "EcrAuth"
+    actions   = ["ecr:GetAuthorizationToken"] # account-wide call, no resource-level permissions
+    resources = ["*"]
+  }
+
+  statement {
+    sid = "PullPromotedImage"
+    actions = [
+      "ecr:BatchCheckLayerAvailability",
+      "ecr:BatchGetImage",
+      "ecr:DescribeImages",
+      "ecr:GetDownloadUrlForLayer",
+    ]
+    resources = [local.promoted_from_repository_arn]
+  }
+
+  statement {
+    sid = "PushToOwnRepository"
+    actions = [
+      "ecr:BatchCheckLayerAvailability",
+      "ecr:BatchGetImage",
+      "ecr:CompleteLayerUpload",
+      "ecr:DescribeImages",
+      "ecr:GetDownloadUrlForLayer",
+      "ecr:InitiateLayerUpload",
+      "ecr:PutImage",
+      "ecr:UploadLayerPart",
+    ]
+    resources = [var.repository_arn]
+  }
+
+  statement {
+    sid       = "ReadApiTaskDefinition"
+    actions   = ["ecs:DescribeTaskDefinition"] # no resource-level permissions for this action
+    resources = ["*"]
+  }
+}
+
+resource "aws_iam_role_policy" "import" {
+  count = local.promoted ? 1 : 0
+
+  name   = "import"
+  role   = aws_iam_role.import[0].id
+  policy = data.aws_iam_policy_document.import[0].json
 }
 
 # --- CodeDeploy ----------------------------------------------------------------------------------

@@ -1,6 +1,12 @@
-# GitHub -> CodeBuild (tests, image, artifacts) -> migrate one-off task -> CodeDeploy ECS
-# blue/green for the API (auto rollback on failure and on alarm) -> release (worker service and
-# Lambda functions on the new image). IAM is in iam.tf, the artifact bucket in artifacts.tf.
+# Two shapes of one pipeline, chosen by variables (see README.md):
+#   built    GitHub -> CodeBuild (tests, image by digest, artifacts) -> migrate one-off task ->
+#            CodeDeploy ECS blue/green for the API (pre-traffic hook, auto rollback on failure and
+#            on alarm) -> release (worker service and Lambda functions on the new image)
+#            [-> promote: hand the deployed digest to the next environment's pipeline]
+#   promoted the digest another environment deployed (S3 source) -> manual approval -> import
+#            the image into this environment's repository, same digest -> migrate -> blue/green
+#            -> release; nothing is built again.
+# IAM is in iam.tf, the artifact bucket in artifacts.tf, the pre-traffic hook in hooks.tf.
 
 data "aws_caller_identity" "current" {}
 
@@ -13,8 +19,27 @@ locals {
   region     = data.aws_region.current.name
   partition  = data.aws_partition.current.partition
 
+  # Same artifact names in both shapes, so the migrate, deploy and release steps are identical:
+  # source = the deploy scripts (the repository, or the promotion bundle of the same commit),
+  # build = imageDetail.json (the image by digest), taskdef.json, appspec.yaml.
   source_artifact = "source_output"
   build_artifact  = "build_output"
+
+  promoted       = var.promoted_from != null
+  built          = !local.promoted
+  promotion_key  = "promotions/${var.name}.zip"
+  promotes_to    = var.promotes_to == null ? [] : [var.promotes_to]
+  promoted_froms = local.promoted ? [var.promoted_from] : []
+
+  # Another environment's artifact bucket and image repository (names are deterministic: every
+  # environment is the same root configuration with other values, in the same account).
+  promoted_from_bucket = local.promoted ? "${var.promoted_from}-pipeline-${local.account_id}" : null
+  promoted_from_repository_arn = (
+    local.promoted ? "arn:${local.partition}:ecr:${local.region}:${local.account_id}:repository/${var.promoted_from}" : null
+  )
+
+  deployment_group_arn      = "arn:${local.partition}:codedeploy:${local.region}:${local.account_id}:deploymentgroup:${aws_codedeploy_app.this.name}/${var.name}-api"
+  pre_traffic_function_name = "${var.name}-pre-traffic"
 }
 
 resource "aws_kms_key" "pipeline" {
@@ -55,6 +80,8 @@ resource "aws_kms_alias" "pipeline" {
 
 # Created PENDING: a person completes the GitHub handshake once in the console (see README).
 resource "aws_codestarconnections_connection" "github" {
+  count = local.built ? 1 : 0
+
   name          = "${var.name}-github"
   provider_type = "GitHub"
 }
@@ -68,9 +95,11 @@ resource "aws_cloudwatch_log_group" "codebuild" {
 
 resource "aws_codebuild_project" "build" {
   #checkov:skip=CKV_AWS_316:docker build needs privileged mode; the project only builds this repository's pipeline source, never untrusted pull requests.
+  count = local.built ? 1 : 0
+
   name           = "${var.name}-build"
   description    = "Run .ci/run, build and push the image, write the deployment artifacts"
-  service_role   = aws_iam_role.build.arn
+  service_role   = aws_iam_role.build[0].arn
   encryption_key = aws_kms_key.pipeline.arn
   build_timeout  = 60
 
@@ -97,6 +126,11 @@ resource "aws_codebuild_project" "build" {
     environment_variable {
       name  = "API_TASK_FAMILY"
       value = var.task_families["api"]
+    }
+
+    environment_variable {
+      name  = "PRE_TRAFFIC_HOOK"
+      value = local.pre_traffic_function_name
     }
   }
 
@@ -172,12 +206,76 @@ resource "aws_codebuild_project" "deploy" {
       name  = "BUILD_ARTIFACT"
       value = local.build_artifact
     }
+
+    # STEP=promote: where the deployed digest is handed on, and whose pipeline it starts.
+    environment_variable {
+      name  = "ARTIFACT_BUCKET"
+      value = aws_s3_bucket.artifacts.id
+    }
+
+    environment_variable {
+      name  = "PROMOTE_TO"
+      value = coalesce(var.promotes_to, "none")
+    }
   }
 
   logs_config {
     cloudwatch_logs {
       group_name  = aws_cloudwatch_log_group.codebuild.name
       stream_name = "deploy"
+    }
+
+    s3_logs {
+      status = "DISABLED"
+    }
+  }
+}
+
+# Promoted pipelines only: copy the approved image, by digest, from the environment it came from
+# into this environment's repository, then write this environment's deployment artifacts.
+resource "aws_codebuild_project" "import" {
+  count = local.promoted ? 1 : 0
+
+  name           = "${var.name}-import-image"
+  description    = "Copy the promoted image by digest into ${var.name}'s repository; write imageDetail.json, taskdef.json, appspec.yaml"
+  service_role   = aws_iam_role.import[0].arn
+  encryption_key = aws_kms_key.pipeline.arn
+  build_timeout  = 30
+
+  source {
+    type      = "CODEPIPELINE"
+    buildspec = var.import_buildspec_path
+  }
+
+  artifacts {
+    type = "CODEPIPELINE"
+  }
+
+  environment {
+    type         = "LINUX_CONTAINER"
+    compute_type = "BUILD_GENERAL1_SMALL"
+    image        = "aws/codebuild/standard:7.0"
+
+    environment_variable {
+      name  = "ECR_REPOSITORY_URL"
+      value = var.repository_url
+    }
+
+    environment_variable {
+      name  = "API_TASK_FAMILY"
+      value = var.task_families["api"]
+    }
+
+    environment_variable {
+      name  = "PRE_TRAFFIC_HOOK"
+      value = local.pre_traffic_function_name
+    }
+  }
+
+  logs_config {
+    cloudwatch_logs {
+      group_name  = aws_cloudwatch_log_group.codebuild.name
+      stream_name = "import"
     }
 
     s3_logs {
@@ -263,41 +361,119 @@ resource "aws_codepipeline" "this" {
     }
   }
 
-  stage {
-    name = "Source"
+  # --- Source: the repository (built) or the digest another environment deployed (promoted) ---
+  dynamic "stage" {
+    for_each = local.built ? ["GitHub"] : []
 
-    action {
-      name             = "GitHub"
-      category         = "Source"
-      owner            = "AWS"
-      provider         = "CodeStarSourceConnection"
-      version          = "1"
-      output_artifacts = [local.source_artifact]
+    content {
+      name = "Source"
 
-      configuration = {
-        ConnectionArn        = aws_codestarconnections_connection.github.arn
-        FullRepositoryId     = var.github_repository
-        BranchName           = var.github_branch
-        OutputArtifactFormat = "CODE_ZIP"
-        DetectChanges        = "true"
+      action {
+        name             = stage.value
+        category         = "Source"
+        owner            = "AWS"
+        provider         = "CodeStarSourceConnection"
+        version          = "1"
+        output_artifacts = [local.source_artifact]
+
+        configuration = {
+          ConnectionArn        = aws_codestarconnections_connection.github[0].arn
+          FullRepositoryId     = var.github_repository
+          BranchName           = var.github_branch
+          OutputArtifactFormat = "CODE_ZIP"
+          DetectChanges        = "true"
+        }
       }
     }
   }
 
-  stage {
-    name = "Build"
+  # The promotion bundle (imageDetail.json with the digest, the commit, the deploy scripts of that
+  # commit), written by the other environment's Promote step, which then starts this pipeline.
+  dynamic "stage" {
+    for_each = local.promoted_froms
 
-    action {
-      name             = "TestBuildPush"
-      category         = "Build"
-      owner            = "AWS"
-      provider         = "CodeBuild"
-      version          = "1"
-      input_artifacts  = [local.source_artifact]
-      output_artifacts = [local.build_artifact]
+    content {
+      name = "Source"
 
-      configuration = {
-        ProjectName = aws_codebuild_project.build.name
+      action {
+        name             = "PromotedFrom-${stage.value}"
+        category         = "Source"
+        owner            = "AWS"
+        provider         = "S3"
+        version          = "1"
+        output_artifacts = [local.source_artifact]
+
+        configuration = {
+          S3Bucket             = local.promoted_from_bucket
+          S3ObjectKey          = local.promotion_key
+          PollForSourceChanges = "false"
+        }
+      }
+    }
+  }
+
+  dynamic "stage" {
+    for_each = local.built ? ["Build"] : []
+
+    content {
+      name = stage.value
+
+      action {
+        name             = "TestBuildPush"
+        category         = "Build"
+        owner            = "AWS"
+        provider         = "CodeBuild"
+        version          = "1"
+        input_artifacts  = [local.source_artifact]
+        output_artifacts = [local.build_artifact]
+
+        configuration = {
+          ProjectName = aws_codebuild_project.build[0].name
+        }
+      }
+    }
+  }
+
+  # A person promotes: nothing reaches this environment without an approval of the exact
+  # digest and commit (both in the approval's review link target, the promotion bundle).
+  dynamic "stage" {
+    for_each = local.promoted_froms
+
+    content {
+      name = "Approve"
+
+      action {
+        name     = "PromoteFrom-${stage.value}"
+        category = "Approval"
+        owner    = "AWS"
+        provider = "Manual"
+        version  = "1"
+
+        configuration = {
+          CustomData = "Deploy to ${var.name} the image ${stage.value} deployed and tested (same digest; see imageDetail.json and REVISION in s3://${local.promoted_from_bucket}/${local.promotion_key})."
+        }
+      }
+    }
+  }
+
+  dynamic "stage" {
+    for_each = local.promoted_froms
+
+    content {
+      name = "ImportImage"
+
+      action {
+        name             = "CopyByDigest"
+        category         = "Build"
+        owner            = "AWS"
+        provider         = "CodeBuild"
+        version          = "1"
+        input_artifacts  = [local.source_artifact]
+        output_artifacts = [local.build_artifact]
+
+        configuration = {
+          ProjectName = aws_codebuild_project.import[0].name
+        }
       }
     }
   }
@@ -362,6 +538,31 @@ resource "aws_codepipeline" "this" {
         ProjectName          = aws_codebuild_project.deploy.name
         PrimarySource        = local.source_artifact
         EnvironmentVariables = jsonencode([{ name = "STEP", value = "release", type = "PLAINTEXT" }])
+      }
+    }
+  }
+
+  # Hand the digest this environment now runs (and the deploy scripts of its commit) to the next
+  # environment, and start that environment's pipeline, which waits for an approval.
+  dynamic "stage" {
+    for_each = local.promotes_to
+
+    content {
+      name = "Promote"
+
+      action {
+        name            = "HandTo-${stage.value}"
+        category        = "Build"
+        owner           = "AWS"
+        provider        = "CodeBuild"
+        version         = "1"
+        input_artifacts = [local.source_artifact, local.build_artifact]
+
+        configuration = {
+          ProjectName          = aws_codebuild_project.deploy.name
+          PrimarySource        = local.source_artifact
+          EnvironmentVariables = jsonencode([{ name = "STEP", value = "promote", type = "PLAINTEXT" }])
+        }
       }
     }
   }

@@ -5,17 +5,63 @@ variable "name" {
 
 variable "github_repository" {
   type        = string
-  description = "GitHub repository \"owner/name\" the pipeline builds."
+  description = "GitHub repository \"owner/name\" the pipeline builds (built pipelines; null where promoted_from is set)."
+  default     = null
 
   validation {
-    condition     = can(regex("^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$", var.github_repository))
+    condition     = var.github_repository == null || can(regex("^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$", var.github_repository))
     error_message = "github_repository must look like \"owner/name\"."
   }
 }
 
 variable "github_branch" {
   type        = string
-  description = "Branch whose pushes start the pipeline."
+  description = "Branch whose pushes start the pipeline (built pipelines; null where promoted_from is set)."
+  default     = null
+}
+
+variable "promoted_from" {
+  type        = string
+  description = "Name prefix of the environment whose deployed image this pipeline promotes (e.g. \"rates-staging\"): no build, an S3 source, a manual approval, the image copied by digest. Null builds from GitHub."
+  default     = null
+
+  validation {
+    condition     = var.promoted_from != null || (var.github_repository != null && var.github_branch != null)
+    error_message = "A pipeline either builds (github_repository and github_branch) or is promoted (promoted_from)."
+  }
+}
+
+variable "promotes_to" {
+  type        = string
+  description = "Name prefix of the environment this pipeline hands its deployed digest to after a successful release (e.g. \"rates-prod\"), whose pipeline it then starts; null for none."
+  default     = null
+}
+
+variable "import_buildspec_path" {
+  type        = string
+  description = "Build spec of the image import step of promoted pipelines, relative to the promotion bundle's root."
+  default     = "deploy/aws/buildspec-import.yml"
+}
+
+variable "hook_package_path" {
+  type        = string
+  description = "Zip of deploy/aws/hooks/ made by deploy/aws/hooks/package.py (the pre-traffic hook's code)."
+}
+
+variable "hook_security_group_id" {
+  type        = string
+  description = "Security group of the pre-traffic hook function (test listener and HTTPS egress only)."
+}
+
+variable "test_listener_url" {
+  type        = string
+  description = "Base URL of the CodeDeploy test listener the pre-traffic hook checks."
+}
+
+variable "smoke_rates_query" {
+  type        = string
+  description = "Query string of the /rates request the pre-traffic hook makes on the new task set."
+  default     = "date_from=2021-01-01&date_to=2021-01-05&origin=CNSGH&destination=NLRTM"
 }
 
 variable "buildspec_path" {
