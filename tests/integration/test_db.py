@@ -242,3 +242,15 @@ def test_dump_blocks_load_whole_whatever_the_slices(
         assert total == sum(100 + i for i in range(3000))
         days = conn.execute("SELECT sum(prices) FROM route_days").fetchone()[0]  # type: ignore[index]
         assert days == 3000
+
+
+def test_a_load_rebuilds_the_route_day_indexes_it_set_aside(database_url: str) -> None:
+    """Loading drops route_days' indexes while it fills the table and builds the same ones
+    again: every index the migrations made is there afterwards, with the same definition."""
+    indexes = "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'route_days'"
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        before = sorted(conn.execute(indexes).fetchall())
+        assert len(before) == 3
+        with open_dump(SAMPLE_DUMP) as dump:
+            load_dump(conn, dump)
+        assert sorted(conn.execute(indexes).fetchall()) == before
