@@ -1,8 +1,9 @@
 """The batch registry: every statement about batches and attempts, in one place.
 
 A batch is ``processing`` while some session holds its advisory lock, which the worker takes
-in the transaction that loads the batch's rows: a worker that dies releases it at once (no
-heartbeat), and ``pg_locks`` shows it to every role without extra privileges.
+in the transaction that loads the batch's rows: a worker that dies releases it at once (a hung
+one is ended by the watchdog, ``watchdog.py``), and ``pg_locks`` shows it to every role
+without extra privileges.
 """
 
 from __future__ import annotations
@@ -76,7 +77,8 @@ EXISTS (
 """
 
 # The status users see: queued while a worker holds it is processing, and a succeeded batch
-# counts in rates from its roll-up on, so until then it is still processing.
+# counts in rates once its totals are in (at its commit; a batch an older worker committed
+# without them is still processing until the next worker pass adds them).
 _SHOWN_STATUS = f"""
 CASE WHEN b.status = 'queued' AND {_BEING_APPLIED} THEN 'processing'
      WHEN b.status = 'succeeded' AND NOT b.rolled_up THEN 'processing'
