@@ -17,7 +17,7 @@ from typing import Any
 
 import psycopg
 
-from rates.db.queries import analyze_rates_tables, rates_tables_are_empty, rebuild_read_model
+from rates.db.queries import rates_tables_are_empty, rebuild_read_model, vacuum_read_model
 from rates.errors import DataAlreadyLoaded
 
 
@@ -133,5 +133,5 @@ def generate_demo(
             )
             prices = cur.rowcount
             rebuild_read_model(conn)
-    analyze_rates_tables(conn)
+    vacuum_read_model(conn)
     return DemoResult(regions=len(regions), ports=len(ports), routes=len(routes), prices=prices)

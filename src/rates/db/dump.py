@@ -21,7 +21,7 @@ from typing import IO, Any
 import psycopg
 from psycopg import sql
 
-from rates.db.queries import analyze_rates_tables, rates_tables_are_empty, rebuild_read_model
+from rates.db.queries import rates_tables_are_empty, rebuild_read_model, vacuum_read_model
 from rates.errors import DataAlreadyLoaded, InvalidDump
 from rates.settings import Settings
 from rates.storage import PayloadStore
@@ -107,7 +107,7 @@ def load_dump(
         if not result.rows:
             raise InvalidDump("the file holds no COPY block for ports, regions or prices")
         rebuild_read_model(conn)
-    analyze_rates_tables(conn)
+    vacuum_read_model(conn)
     return result
 
 

@@ -89,10 +89,8 @@ def rebuild_read_model(conn: psycopg.Connection[Any], rollup_min_ports: int | No
     """Recomputes every total the rates query reads (route and region-pair days, routes, the
     large regions) from prices, after a dump load or demo data; call it inside the transaction
     that wrote the prices, so no reader sees prices without totals."""
-    # Grouping millions of prices: in memory rather than spilled to disk in 4 MB runs, and on
-    # every core (rates sessions otherwise run without parallel plans).
+    # Grouping millions of prices: in memory rather than spilled to disk in 4 MB runs.
     conn.execute("SET LOCAL work_mem = '256MB'")
-    conn.execute("SET LOCAL max_parallel_workers_per_gather = 2")
     if rollup_min_ports is not None:
         conn.execute("UPDATE rollup_settings SET rollup_min_ports = %s", [rollup_min_ports])
     conn.execute("TRUNCATE route_days, region_days, routes, port_rollups")
@@ -106,6 +104,7 @@ def rebuild_read_model(conn: psycopg.Connection[Any], rollup_min_ports: int | No
     conn.execute(REBUILD_PORT_ROLLUPS)
     conn.execute("ANALYZE port_rollups")
     conn.execute(REBUILD_REGION_DAYS)
+    conn.execute("ANALYZE regions, ports, routes, region_days")
     conn.execute(
         "UPDATE batches SET rolled_up = true, merged = true"
         " WHERE status = 'succeeded' AND NOT (rolled_up AND merged)"
@@ -113,18 +112,14 @@ def rebuild_read_model(conn: psycopg.Connection[Any], rollup_min_ports: int | No
     conn.execute(NEXT_DATA_VERSION)
 
 
-def analyze_rates_tables(conn: psycopg.Connection[Any]) -> None:
-    """Refreshes planner statistics, and the visibility map of the tables the rates query
-    scans index-only. ``prices`` is only analyzed: nothing scans it index-only, and vacuuming
-    millions of fresh rows would take as long as loading them (autovacuum gets to it later).
+def vacuum_read_model(conn: psycopg.Connection[Any]) -> None:
+    """Sets the visibility map of the tables the rates query scans index-only, right after a
+    rebuild (which analyzed them already). ``prices`` is left to autovacuum: nothing scans it
+    index-only, and vacuuming millions of fresh rows would take as long as loading them.
 
-    VACUUM cannot run in a transaction, so without autocommit everything is only analyzed."""
-    read_by_queries = "regions, ports, route_days, routes, port_rollups, region_days"
+    VACUUM cannot run in a transaction: without autocommit, autovacuum does it later."""
     if conn.autocommit:
-        conn.execute(f"VACUUM (ANALYZE) {read_by_queries}")
-    else:
-        conn.execute(f"ANALYZE {read_by_queries}")
-    conn.execute("ANALYZE prices")
+        conn.execute("VACUUM regions, ports, route_days, routes, port_rollups, region_days")
 
 
 # Login role -> the group role holding its privileges (created by migration 0003).

@@ -393,13 +393,11 @@ def add_totals(conn: psycopg.Connection[Any], batch_id: int, *, sign: int = 1) -
     # Grouping a million prices: in memory rather than spilled to disk in 4 MB runs.
     conn.execute("SET LOCAL work_mem = '256MB'")
     conn.execute(BATCH_TOTALS, {"id": batch_id, "sign": sign})
+    conn.execute(APPEND_TO_ROUTE_DAYS if sign > 0 else REMOVE_FROM_ROUTE_DAYS, {"id": batch_id})
+    conn.execute(ADD_TO_REGION_DAYS)
     if sign > 0:
-        conn.execute(APPEND_TO_ROUTE_DAYS, {"id": batch_id})
-        conn.execute(ADD_TO_REGION_DAYS)
         conn.execute(ADD_ROUTES)
     else:
-        conn.execute(REMOVE_FROM_ROUTE_DAYS, {"id": batch_id})
-        conn.execute(ADD_TO_REGION_DAYS)
         conn.execute(DROP_EMPTY_ROUTE_DAYS)
         conn.execute(DROP_EMPTY_REGION_DAYS)
     conn.execute(NEXT_DATA_VERSION)
