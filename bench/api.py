@@ -30,10 +30,10 @@ from urllib.parse import urlencode
 
 import psycopg
 
-from bench.stack import private_cluster, rates_env, wait_ready, workers_setting
+from bench.stack import pg_client, private_cluster, rates_env, wait_ready, workers_setting
 from rates.db.dump import load_dump, open_dump
 from rates.db.migrate import migrate
-from rates.devstack import LocalPostgres, find_postgres_bin_dir, free_port
+from rates.devstack import LocalPostgres, free_port
 from rates.query import DAILY_RATES_SQL, MIN_PRICES_PER_DAY
 
 REPO = Path(__file__).resolve().parents[1]
@@ -162,37 +162,22 @@ def run_pgbench(
             path.write_text(" ".join(" ".join(lines).split()) + ";\n")
             scripts += ["-f", str(path)]
     # pgbench runs with the session settings of the API (no JIT, no parallel workers).
-    env = {
-        **os.environ,
-        "PGPASSWORD": cluster.password,
-        "PGOPTIONS": "-c jit=off -c max_parallel_workers_per_gather=0",
-    }
-    output = subprocess.run(
-        [
-            str(find_postgres_bin_dir() / "pgbench"),
-            "-n",
-            "-M",
-            "prepared",
-            "-c",
-            str(connections),
-            "-j",
-            str(min(connections, os.cpu_count() or 1)),
-            "-T",
-            str(duration),
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(cluster.port),
-            "-U",
-            "rates",
-            *scripts,
-            dbname,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        env=env,
-    ).stdout
+    output = pg_client(
+        cluster,
+        "pgbench",
+        "-n",
+        "-M",
+        "prepared",
+        "-c",
+        str(connections),
+        "-j",
+        str(min(connections, os.cpu_count() or 1)),
+        "-T",
+        str(duration),
+        *scripts,
+        dbname,
+        options="-c jit=off -c max_parallel_workers_per_gather=0",
+    )
     return float(re.search(r"tps = ([\d.]+)", output).group(1))  # type: ignore[union-attr]
 
 

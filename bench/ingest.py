@@ -33,7 +33,7 @@ from pathlib import Path
 import httpx2 as httpx
 import psycopg
 
-from bench.stack import private_cluster, rates_env, wait_ready
+from bench.stack import pg_client, private_cluster, rates_env, wait_ready
 from rates.db.demo import DemoSpec, generate_demo
 from rates.db.migrate import migrate
 from rates.devstack import LocalPostgres, free_port
@@ -158,25 +158,15 @@ def original_table(cluster: LocalPostgres) -> None:
 
 def raw_copy_seconds(cluster: LocalPostgres, path: Path) -> float:
     original_table(cluster)
-    env = {**os.environ, "PGPASSWORD": cluster.password}
     started = time.perf_counter()
-    subprocess.run(
-        [
-            "psql",
-            "-q",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(cluster.port),
-            "-U",
-            "rates",
-            "-d",
-            "rates",
-            "-c",
-            f"\\copy original_prices FROM '{path}' WITH (FORMAT csv, HEADER true)",
-        ],
-        env=env,
-        check=True,
+    pg_client(
+        cluster,
+        "psql",
+        "-q",
+        "-d",
+        "rates",
+        "-c",
+        f"\\copy original_prices FROM '{path}' WITH (FORMAT csv, HEADER true)",
     )
     return time.perf_counter() - started
 

@@ -20,10 +20,10 @@ import time
 
 import psycopg
 
-from bench.stack import private_cluster, rates_env
+from bench.stack import pg_client, private_cluster, rates_env
 from rates.db.demo import DemoSpec, generate_demo
 from rates.db.migrate import migrate
-from rates.devstack import LocalPostgres, find_postgres_bin_dir
+from rates.devstack import LocalPostgres
 
 DAYS = 365
 PRICES_PER_ROUTE_DAY = 5
@@ -36,25 +36,6 @@ CREATE TABLE prices (orig_code text NOT NULL REFERENCES ports (code),
                      dest_code text NOT NULL REFERENCES ports (code),
                      day date NOT NULL, price integer NOT NULL);
 """
-
-
-def client(cluster: LocalPostgres, binary: str, *args: str) -> None:
-    env = {**os.environ, "PGPASSWORD": cluster.password}
-    subprocess.run(
-        [
-            str(find_postgres_bin_dir() / binary),
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(cluster.port),
-            "-U",
-            "rates",
-            *args,
-        ],
-        env=env,
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
 
 
 def write_dump(cluster: LocalPostgres, prices: int, path: str) -> int:
@@ -82,7 +63,7 @@ def write_dump(cluster: LocalPostgres, prices: int, path: str) -> int:
         ):
             for block in out:
                 into.write(block)
-    client(cluster, "pg_dump", "-d", "original", "-f", path)
+    pg_client(cluster, "pg_dump", "-d", "original", "-f", path)
     return generated
 
 
@@ -102,7 +83,7 @@ def main() -> int:
         )
         cluster.create_database("by_psql")
         started = time.perf_counter()
-        client(cluster, "psql", "-q", "-v", "ON_ERROR_STOP=1", "-d", "by_psql", "-f", dump)
+        pg_client(cluster, "psql", "-q", "-v", "ON_ERROR_STOP=1", "-d", "by_psql", "-f", dump)
         psql_s = time.perf_counter() - started
 
         cluster.create_database("by_rates")

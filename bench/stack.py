@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import httpx2 as httpx
 
-from rates.devstack import LocalPostgres
+from rates.devstack import LocalPostgres, find_postgres_bin_dir
 
 
 def workers_setting(workers: int | None) -> dict[str, str]:
@@ -36,6 +37,18 @@ def private_cluster(prefix: str, **server_settings: str) -> Iterator[tuple[Path,
     finally:
         cluster.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def pg_client(cluster: LocalPostgres, binary: str, *args: str, options: str | None = None) -> str:
+    """Runs a PostgreSQL client (psql, pgbench, pg_dump) against the cluster as its owner, with
+    session ``options`` (PGOPTIONS) if given; its standard output."""
+    env = {**os.environ, "PGPASSWORD": cluster.password}
+    if options is not None:
+        env["PGOPTIONS"] = options
+    command = [str(find_postgres_bin_dir() / binary), "-h", "127.0.0.1", "-p", str(cluster.port)]
+    return subprocess.run(
+        [*command, "-U", "rates", *args], env=env, check=True, capture_output=True, text=True
+    ).stdout
 
 
 def rates_env(cluster: LocalPostgres, **settings: str) -> dict[str, str]:
