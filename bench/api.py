@@ -9,6 +9,11 @@ runs wrk for --duration seconds at --connections, and then pgbench -M prepared a
 concurrency over the same statements (pgbench takes at most 128 scripts, so it draws from a
 128-query subset). Prints requests/s, p50/p99, failed requests, tps and the ratio.
 
+Then the same port-pair queries go to the service this project replaces (bench/original.py:
+Flask under gunicorn's defaults, reading `prices` loaded by psql from the same plain-SQL
+dump), first as shipped (no index on routes), then with an index on (orig_code, dest_code,
+day), and `rates serve`'s figures are printed as multiples of its.
+
     .venv/bin/python -m bench.api [--dump ../shared/data/rates.sql] [--duration 10]
 """
 
@@ -23,7 +28,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
 from urllib.parse import urlencode
@@ -34,7 +40,7 @@ from bench.stack import pg_client, private_cluster, rates_env, wait_ready, worke
 from rates.db.dump import load_dump, open_dump
 from rates.db.migrate import migrate
 from rates.devstack import LocalPostgres, free_port
-from rates.query import DAILY_RATES_SQL, MIN_PRICES_PER_DAY
+from rates.query import DAILY_RATES_SQL, MIN_PRICES_PER_DAY, PORT_PAIR_RATES_SQL
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DUMP = REPO.parent / "shared" / "data" / "rates.sql"
@@ -82,9 +88,10 @@ def region_queries(conn: psycopg.Connection, count: int, rng: random.Random) -> 
 
 
 def _query(origin: str, destination: str, start: date, end: date) -> dict:
+    """The original's parameter names, so the same URLs go to both services."""
     return {
-        "origin": origin,
-        "destination": destination,
+        "orig_code": origin,
+        "dest_code": destination,
         "date_from": start.isoformat(),
         "date_to": end.isoformat(),
     }
@@ -145,19 +152,27 @@ def _ms(text: str) -> float:
 def run_pgbench(
     cluster: LocalPostgres,
     dbname: str,
+    sql: str,
     queries: list[dict],
     duration: int,
     connections: int,
     workdir: Path,
 ) -> float:
-    """tps of the API's own SQL text, literal values in place of the parameters."""
+    """tps of the statement the API runs for these queries, literal values in place of the
+    parameters."""
     scripts = []
     with psycopg.connect(cluster.conninfo(dbname)) as conn:
         cursor = psycopg.ClientCursor(conn)
         for number, query in enumerate(queries[:PGBENCH_MAX_SCRIPTS]):
-            params = {**query, "min_prices": MIN_PRICES_PER_DAY}
+            params = {
+                "origin": query["orig_code"],
+                "destination": query["dest_code"],
+                "date_from": query["date_from"],
+                "date_to": query["date_to"],
+                "min_prices": MIN_PRICES_PER_DAY,
+            }
             path = workdir / f"q{number}.sql"
-            statement = cursor.mogrify(DAILY_RATES_SQL, params)
+            statement = cursor.mogrify(sql, params)
             lines = (line.split("--")[0] for line in statement.splitlines())
             path.write_text(" ".join(" ".join(lines).split()) + ";\n")
             scripts += ["-f", str(path)]
@@ -198,41 +213,79 @@ def main() -> int:
         sys.exit("wrk not found: apt-get install wrk")
     rng = random.Random(args.seed)
     with private_cluster("rates-bench-") as (workdir, cluster):
-        server = None
-        try:
-            with psycopg.connect(cluster.conninfo("rates"), autocommit=True) as conn:
-                migrate(conn)
-                with open_dump(args.dump) as dump:
-                    load_dump(conn, dump)
-                workloads = {
-                    "port pairs": port_pair_queries(conn, args.port_pairs, rng),
-                    "regions": region_queries(conn, 60, rng),
-                }
-            port = free_port()
-            env = rates_env(cluster, RATES_PORT=str(port), **workers_setting(args.workers))
-            server = subprocess.Popen([sys.executable, "-m", "rates", "serve"], env=env)
-            base = f"http://127.0.0.1:{port}"
-            wait_ready(f"{base}/readyz")
-            print(
-                f"cores: {os.cpu_count()}, API workers: {args.workers or 'default'}, "
-                f"connections: {args.connections}, duration: {args.duration}s"
-            )
-            for name, queries in workloads.items():
+        with psycopg.connect(cluster.conninfo("rates"), autocommit=True) as conn:
+            migrate(conn)
+            with open_dump(args.dump) as dump:
+                load_dump(conn, dump)
+            workloads = {
+                "port pairs": (PORT_PAIR_RATES_SQL, port_pair_queries(conn, args.port_pairs, rng)),
+                "regions": (DAILY_RATES_SQL, region_queries(conn, 60, rng)),
+            }
+        load_original(cluster, args.dump)
+        print(
+            f"cores: {os.cpu_count()}, API workers: {args.workers or 'default'}, "
+            f"connections: {args.connections}, duration: {args.duration}s"
+        )
+        port = free_port()
+        env = rates_env(cluster, RATES_PORT=str(port), **workers_setting(args.workers))
+        with serving([sys.executable, "-m", "rates", "serve"], env, port, "/readyz") as base:
+            answers = {}
+            for name, (sql, queries) in workloads.items():
                 api = run_wrk(base, queries, args.duration, args.connections, workdir)
                 tps = run_pgbench(
-                    cluster, "rates", queries, args.duration, args.connections, workdir
+                    cluster, "rates", sql, queries, args.duration, args.connections, workdir
                 )
+                answers[name] = api
                 print(
                     f"{name:>10}: {len(queries)} distinct queries | API {api['rps']:.0f} req/s, "
                     f"p50 {api['p50_ms']:.2f} ms, p99 {api['p99_ms']:.2f} ms, "
                     f"failed {api['failed']} of {api['requests']} | pgbench {tps:.0f} tps | "
                     f"ratio {api['rps'] / tps:.2f}"
                 )
-            return 0
-        finally:
-            if server is not None:
-                server.terminate()
-                server.wait()
+        ours = answers["port pairs"]
+        port_pairs = workloads["port pairs"][1]
+        for label in ("original as shipped", "original with an index"):
+            if label == "original with an index":
+                with psycopg.connect(cluster.conninfo("original"), autocommit=True) as conn:
+                    conn.execute("CREATE INDEX ON prices (orig_code, dest_code, day)")
+                    conn.execute("ANALYZE prices")
+            port = free_port()
+            original_env = {**os.environ, "ORIGINAL_DATABASE_URL": cluster.url("original")}
+            original = [sys.executable, "-m", "gunicorn", "-b", f"127.0.0.1:{port}"]
+            ready = f"/rates?{urlencode(port_pairs[0])}"
+            with serving([*original, "bench.original:app"], original_env, port, ready) as base:
+                theirs = run_wrk(base, port_pairs, args.duration, args.connections, workdir)
+            print(
+                f"port pairs, {label} (Flask, gunicorn's default single sync worker): "
+                f"{theirs['rps']:.0f} req/s, p50 {theirs['p50_ms']:.2f} ms, "
+                f"p99 {theirs['p99_ms']:.2f} ms, failed {theirs['failed']} of "
+                f"{theirs['requests']} | rates serve: {ours['rps'] / theirs['rps']:.1f}x the "
+                f"throughput, p99 {ours['p99_ms']:.2f} against {theirs['p99_ms']:.2f} ms"
+            )
+        return 0
+
+
+def load_original(cluster: LocalPostgres, dump: Path) -> None:
+    """The dump as the original service reads it: psql into a database of its own, so its
+    prices table has no index but the ones the dump declares (none on routes)."""
+    cluster.create_database("original")
+    pg_client(cluster, "psql", "-q", "-v", "ON_ERROR_STOP=1", "-d", "original", "-f", str(dump))
+    with psycopg.connect(cluster.conninfo("original"), autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE")
+
+
+@contextmanager
+def serving(command: list[str], env: dict[str, str], port: int, ready_path: str) -> Iterator[str]:
+    """Starts an HTTP service that ``command`` binds to ``port``, from the repository root;
+    waits until ``ready_path`` answers 200, yields its base URL, and stops it with SIGTERM."""
+    server = subprocess.Popen(command, env=env, cwd=REPO)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(f"{base}{ready_path}")
+        yield base
+    finally:
+        server.terminate()
+        server.wait()
 
 
 if __name__ == "__main__":

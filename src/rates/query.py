@@ -11,7 +11,7 @@ those totals, the one that applies it, never from ``prices`` itself.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import psycopg
@@ -96,6 +96,33 @@ FROM (SELECT %(date_to)s::date - n AS day
 LEFT JOIN daily ON daily.day = days.day
 ORDER BY days.day DESC
 """
+# Port to port, the common question, read straight from the route's day totals: no region
+# tree walk and no gate between region and route totals. It also says whether each name is a
+# port and not a region; if either is not, the answer is dropped and DAILY_RATES_SQL asked.
+# It returns only the days that have prices (Python lists the rest): with no day series whose
+# length depends on the parameters, PostgreSQL keeps one generic plan for every port pair
+# instead of planning each call afresh (0.85 ms of planning against 0.2 ms of execution).
+PORT_PAIR_RATES_SQL = """
+SELECT names.origin_is_port, names.destination_is_port, names.data_version,
+       daily.day,
+       CASE WHEN daily.prices >= %(min_prices)s
+            THEN daily.total::float8 / daily.prices END AS price,
+       daily.prices
+FROM (SELECT EXISTS (SELECT FROM ports WHERE code = %(origin)s)
+                 AND NOT EXISTS (SELECT FROM regions WHERE slug = %(origin)s) AS origin_is_port,
+             EXISTS (SELECT FROM ports WHERE code = %(destination)s)
+                 AND NOT EXISTS (SELECT FROM regions WHERE slug = %(destination)s)
+                 AS destination_is_port,
+             (SELECT version FROM data_version) AS data_version) AS names
+LEFT JOIN (
+    -- A route-day has one merged row and one row per batch not merged yet.
+    SELECT day, sum(total) AS total, sum(prices) AS prices
+    FROM route_days
+    WHERE orig_code = %(origin)s AND dest_code = %(destination)s
+      AND day BETWEEN %(date_from)s AND %(date_to)s
+    GROUP BY day
+) AS daily ON true
+"""
 # The data version alone: a conditional request whose ETag still matches needs no answer.
 DATA_VERSION_SQL = "SELECT version FROM data_version"
 
@@ -108,6 +135,10 @@ class RatesQuery:
     date_to: date
     origin: str
     destination: str
+
+    @property
+    def days(self) -> int:
+        return (self.date_to - self.date_from).days + 1
 
     @classmethod
     def parse(
@@ -203,9 +234,30 @@ def _to_rates(query: RatesQuery, rows: list[tuple[Any, ...]]) -> DailyRates:
     )
 
 
+def may_be_port_pair(query: RatesQuery) -> bool:
+    """Whether to try PORT_PAIR_RATES_SQL first: port codes (UN/LOCODE) are upper case and
+    region slugs are not. Only a guess of which statement answers; both give the same answer."""
+    return not any(map(str.islower, query.origin + query.destination))
+
+
 async def fetch_daily_rates(conn: psycopg.AsyncConnection[Any], query: RatesQuery) -> DailyRates:
-    """One entry per day from date_to down to date_from, and the data version they are of."""
-    cursor = await conn.execute(DAILY_RATES_SQL, _params(query))
+    """One entry per day from date_to down to date_from, and the data version they are of.
+    Each answer comes whole from one statement, so from one snapshot."""
+    params = _params(query)
+    if may_be_port_pair(query):
+        cursor = await conn.execute(PORT_PAIR_RATES_SQL, params)
+        rows = await cursor.fetchall()
+        origin_is_port, destination_is_port, data_version = rows[0][:3]
+        if origin_is_port and destination_is_port:
+            priced = {
+                row[3]: DailyRate(row[3], row[4], row[5]) for row in rows if row[3] is not None
+            }
+            days = (query.date_to - timedelta(days=n) for n in range(query.days))
+            return DailyRates(
+                data_version=data_version,
+                rates=[priced.get(day) or DailyRate(day, None, 0) for day in days],
+            )
+    cursor = await conn.execute(DAILY_RATES_SQL, params)
     return _to_rates(query, await cursor.fetchall())
 
 

@@ -199,6 +199,26 @@ def test_a_port_three_levels_down_is_in_its_ancestors(nested_client: TestClient)
     assert one_day(nested_client, "asia", "asia")["count"] == 0
 
 
+def test_a_name_that_is_both_a_port_and_a_region_means_both(database_url: str) -> None:
+    """Port pairs have their own statement; a code that is also a region slug must not take it."""
+    with psycopg.connect(database_url) as conn:
+        conn.execute(
+            """
+            INSERT INTO regions VALUES ('BOTH1', 'Both', NULL), ('dest', 'Destination', NULL);
+            INSERT INTO ports VALUES
+              ('BOTH1', 'Both', 'dest'), ('INSD1', 'Inside', 'BOTH1'), ('DEST1', 'Dest', 'dest');
+            INSERT INTO prices VALUES
+              ('BOTH1', 'DEST1', '2021-03-01', 100), ('INSD1', 'DEST1', '2021-03-01', 200),
+              ('INSD1', 'DEST1', '2021-03-01', 300);
+            """
+        )
+        rebuild_read_model(conn)
+    with client_for(database_url) as client:
+        assert one_day(client, "BOTH1", "DEST1") == {"day": "2021-03-01", "price": 200.0, "count": 3}
+        assert one_day(client, "INSD1", "DEST1")["count"] == 2
+        assert one_day(client, "DEST1", "BOTH1")["count"] == 0
+
+
 # --- errors -----------------------------------------------------------------------------------
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -77,10 +78,22 @@ async def _unexpected_error(_: Request, exc: Exception) -> Response:
     return error_response(RatesError("internal error"))
 
 
+_HANDLERS: list[tuple[type[Exception], Callable[[Request, Exception], Awaitable[Response]]]] = [
+    (RatesError, _rates_error),
+    (RequestValidationError, _validation_error),
+    (HTTPException, _http_error),
+    (PoolTimeout, _database_error),
+    (psycopg.OperationalError, _database_error),
+    (Exception, _unexpected_error),
+]
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(RatesError, _rates_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(HTTPException, _http_error)
-    app.add_exception_handler(PoolTimeout, _database_error)
-    app.add_exception_handler(psycopg.OperationalError, _database_error)
-    app.add_exception_handler(Exception, _unexpected_error)
+    for exception_type, handler in _HANDLERS:
+        app.add_exception_handler(exception_type, handler)
+
+
+async def error_response_for(request: Request, exc: Exception) -> Response:
+    """What the installed handlers answer, for a path that runs outside FastAPI's stack."""
+    handler = next(handler for kind, handler in _HANDLERS if isinstance(exc, kind))
+    return await handler(request, exc)

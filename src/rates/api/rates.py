@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
-from rates.api.errors import json_response
+from rates.api.errors import error_response_for, json_response
 from rates.api.rates_csv import VARY_ACCEPT, rates_csv_response, wants_csv
 from rates.api.schemas import ERROR_RESPONSES, RatesResponse
 from rates.query import RatesQuery, fetch_daily_rates, fetch_data_version
@@ -96,6 +97,19 @@ async def get_rates(request: Request) -> Response:
         },
         headers=headers,
     )
+
+
+async def serve_rates(scope: Scope, receive: Receive, send: Send) -> None:
+    """GET /rates as a bare ASGI app: the same handler and error answers as through FastAPI's
+    router, without its middleware layers and route matching, which cost as much CPU as the
+    rest of the request (bench.api). The app calls this for GET /rates; the route above
+    stays for OpenAPI."""
+    request = Request(scope, receive)
+    try:
+        response = await get_rates(request)
+    except Exception as exc:  # every exception, as the installed handlers see them
+        response = await error_response_for(request, exc)
+    await response(scope, receive, send)
 
 
 def _etag(data_version: int, as_csv: bool) -> str:
