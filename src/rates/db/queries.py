@@ -45,14 +45,21 @@ WHERE batch_id IS NULL
 GROUP BY orig_code, dest_code, day
 ORDER BY orig_code, dest_code, day  -- each route's days side by side on disk
 """
-REBUILD_REGION_DAYS = """
-INSERT INTO region_days (orig_region, dest_region, day, total, prices)
-SELECT origin.region, destination.region, route_days.day, sum(route_days.total),
-       sum(route_days.prices)
+# Region-pair totals are summed into a scratch table first: PostgreSQL runs the SELECT of a
+# CREATE TABLE AS with parallel workers, never that of an INSERT (10M prices: 4.2 s -> 3.0 s),
+# and the result is small (62k rows for 10M prices) to copy on.
+STAGE_REGION_DAYS = """
+CREATE TEMPORARY TABLE region_days_staged AS
+SELECT origin.region AS orig_region, destination.region AS dest_region, route_days.day,
+       sum(route_days.total) AS total, sum(route_days.prices) AS prices
 FROM route_days
 JOIN port_rollups AS origin ON origin.port = route_days.orig_code
 JOIN port_rollups AS destination ON destination.port = route_days.dest_code
 GROUP BY 1, 2, 3
+"""
+REBUILD_REGION_DAYS = """
+INSERT INTO region_days (orig_region, dest_region, day, total, prices)
+SELECT orig_region, dest_region, day, total, prices FROM region_days_staged
 ORDER BY 1, 2, 3
 """
 NEXT_DATA_VERSION = "UPDATE data_version SET version = version + 1"
@@ -103,7 +110,13 @@ def rebuild_read_model(conn: psycopg.Connection[Any], rollup_min_ports: int | No
     conn.execute("INSERT INTO routes SELECT DISTINCT orig_code, dest_code FROM route_days")
     conn.execute(REBUILD_PORT_ROLLUPS)
     conn.execute("ANALYZE port_rollups")
+    # Sessions run without parallel workers (rates.db.connection says why); this one
+    # statement gains from them.
+    conn.execute("SET LOCAL max_parallel_workers_per_gather = 2")
+    conn.execute(STAGE_REGION_DAYS)
+    conn.execute("RESET max_parallel_workers_per_gather")
     conn.execute(REBUILD_REGION_DAYS)
+    conn.execute("DROP TABLE region_days_staged")
     conn.execute("ANALYZE regions, ports, routes, region_days")
     conn.execute(
         "UPDATE batches SET rolled_up = true, merged = true"
