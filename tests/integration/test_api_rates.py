@@ -214,7 +214,8 @@ def test_a_name_that_is_both_a_port_and_a_region_means_both(database_url: str) -
         )
         rebuild_read_model(conn)
     with client_for(database_url) as client:
-        assert one_day(client, "BOTH1", "DEST1") == {"day": "2021-03-01", "price": 200.0, "count": 3}
+        both = one_day(client, "BOTH1", "DEST1")
+        assert both == {"day": "2021-03-01", "price": 200.0, "count": 3}
         assert one_day(client, "INSD1", "DEST1")["count"] == 2
         assert one_day(client, "DEST1", "BOTH1")["count"] == 0
 
