@@ -17,7 +17,7 @@ from rates.db.connection import connect
 from rates.settings import Settings
 from tests.e2e.conftest import rates_env, wait_for
 from tests.e2e.test_worker import batch, wait_for_status
-from tests.ingest_helpers import ingest_settings, prices_of_batch, queue_file, seed_ports, write_csv
+from tests.ingest_helpers import prices_of_batch, queue_file, write_csv
 from tests.integration.test_ingest_api import drift
 
 ROWS = 600_000
@@ -27,12 +27,6 @@ QUERIES = (
     {**MARCH, "origin": "world", "destination": "world"},  # region-pair totals
     {**MARCH, "origin": "CNSGH", "destination": "world"},  # route totals
 )
-
-
-@pytest.fixture
-def settings(database_url: str, tmp_path: Path) -> Settings:
-    seed_ports(database_url)
-    return ingest_settings(database_url, tmp_path / "store")
 
 
 @pytest.fixture

@@ -30,7 +30,7 @@ from rates.ingest.sweep import delete, orphans
 from rates.ingest.worker import Worker
 from rates.settings import Settings
 from rates.storage import PayloadStore
-from tests.ingest_helpers import AUTH, TOKEN, csv_rows, ingest_settings, prices_of_batch, seed_ports
+from tests.ingest_helpers import AUTH, csv_rows, ingest_settings, prices_of_batch, seed_ports
 
 BUCKET = "rates-batches"
 
@@ -92,6 +92,13 @@ def settings(database_url: str, tmp_path: Path, moto_endpoint: str) -> Settings:
     )
 
 
+def upload(client: TestClient, rows: str) -> httpx.Response:
+    """POST /batches of a CSV, as a client with the ingest token."""
+    return client.post(
+        "/batches", content=rows.encode(), headers={**AUTH, "Content-Type": "text/csv"}
+    )
+
+
 def apply_all(settings: Settings) -> None:
     worker = Worker(settings, name="s3-test")
     while worker.run(once=True):
@@ -101,11 +108,7 @@ def apply_all(settings: Settings) -> None:
 def test_uploads_are_stored_in_s3_and_applied_from_there(settings: Settings, s3) -> None:  # type: ignore[no-untyped-def]
     """With a bucket configured the payload lands under the prefix and the worker reads it."""
     with TestClient(create_app(settings)) as client:
-        response = client.post(
-            "/batches",
-            content=csv_rows(12).encode(),
-            headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "text/csv"},
-        )
+        response = upload(client, csv_rows(12))
         assert response.status_code == 202
         keys = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"]]
         assert len(keys) == 1 and keys[0].startswith("incoming/") and keys[0].endswith(".csv")
@@ -201,11 +204,7 @@ def test_an_uploaded_object_and_its_events_make_one_batch(
     if versioned:
         s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
     with TestClient(create_app(settings)) as client:
-        response = client.post(
-            "/batches",
-            content=csv_rows(12).encode(),
-            headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "text/csv"},
-        )
+        response = upload(client, csv_rows(12))
     assert response.status_code == 202
     uploaded = response.json()["id"]
     (stored,) = s3.list_object_versions(Bucket=BUCKET)["Versions"]
@@ -354,11 +353,7 @@ def test_sweep_deletes_unreferenced_objects_under_the_prefix(settings: Settings,
     """An object under the prefix that no batch references goes; the batch's own object and
     objects outside the prefix stay."""
     with TestClient(create_app(settings)) as client:
-        response = client.post(
-            "/batches",
-            content=csv_rows(2).encode(),
-            headers={**AUTH, "Content-Type": "text/csv"},
-        )
+        response = upload(client, csv_rows(2))
         assert response.status_code == 202
     s3.put_object(Bucket=BUCKET, Key="incoming/orphan.csv", Body=b"x")
     s3.put_object(Bucket=BUCKET, Key="elsewhere/keep.csv", Body=b"x")
