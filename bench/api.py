@@ -28,21 +28,19 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 from urllib.parse import urlencode
 
 import psycopg
 
-from bench.stack import pg_client, private_cluster, rates_env, wait_ready, workers_setting
+from bench.stack import REPO, pg_client, private_cluster, rates_env, serving, workers_setting
 from rates.db.dump import load_dump, open_dump
 from rates.db.migrate import migrate
 from rates.devstack import LocalPostgres, free_port
 from rates.query import DAILY_RATES_SQL, MIN_PRICES_PER_DAY, PORT_PAIR_RATES_SQL
 
-REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DUMP = REPO.parent / "shared" / "data" / "rates.sql"
 PGBENCH_MAX_SCRIPTS = 128
 LUA = """
@@ -217,6 +215,9 @@ def main() -> int:
             migrate(conn)
             with open_dump(args.dump) as dump:
                 load_dump(conn, dump)
+            # Settled, as autovacuum leaves a loaded table and as the original's is below:
+            # otherwise autovacuum works through a big dump's prices during the first runs.
+            conn.execute("VACUUM ANALYZE prices")
             workloads = {
                 "port pairs": (PORT_PAIR_RATES_SQL, port_pair_queries(conn, args.port_pairs, rng)),
                 "regions": (DAILY_RATES_SQL, region_queries(conn, 60, rng)),
@@ -272,20 +273,6 @@ def load_original(cluster: LocalPostgres, dump: Path) -> None:
     pg_client(cluster, "psql", "-q", "-v", "ON_ERROR_STOP=1", "-d", "original", "-f", str(dump))
     with psycopg.connect(cluster.conninfo("original"), autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")
-
-
-@contextmanager
-def serving(command: list[str], env: dict[str, str], port: int, ready_path: str) -> Iterator[str]:
-    """Starts an HTTP service that ``command`` binds to ``port``, from the repository root;
-    waits until ``ready_path`` answers 200, yields its base URL, and stops it with SIGTERM."""
-    server = subprocess.Popen(command, env=env, cwd=REPO)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_ready(f"{base}{ready_path}")
-        yield base
-    finally:
-        server.terminate()
-        server.wait()
 
 
 if __name__ == "__main__":

@@ -34,10 +34,10 @@ import httpx2 as httpx
 import psycopg
 
 from bench.api import run_wrk
-from bench.stack import private_cluster, rates_env, wait_ready, workers_setting
+from bench.stack import private_cluster, rates_env, serving, workers_setting
 from rates.db.demo import DemoSpec, generate_demo
 from rates.db.migrate import migrate
-from rates.devstack import free_port
+from rates.devstack import LocalPostgres, free_port
 
 FIRST_DAY = date(2021, 1, 1)
 DAYS = 365
@@ -125,51 +125,48 @@ def main() -> int:
     results: dict[tuple[int, str, int], dict] = {}
     # Stock settings (128 MB shared_buffers): what a user's own server gives.
     with private_cluster("rates-bench-scale-") as (workdir, cluster):
-        server = worker = None
-        try:
-            port = free_port()
-            env = rates_env(
-                cluster,
-                RATES_PORT=str(port),
-                RATES_ACCESS_LOG="false",
-                RATES_INGEST_TOKENS=TOKEN,
-                RATES_STORAGE_DIR=str(workdir / "store"),
-                RATES_WORKER_METRICS_PORT="0",
-                **workers_setting(args.workers),
-            )
-            base = f"http://127.0.0.1:{port}"
-            print(
-                f"cores: {os.cpu_count()}, connections: {args.connections}, "
-                f"duration: {args.duration}s per cell"
-            )
-            for size in args.sizes:
-                routes = round(size / (DAYS * MEAN_PRICES_PER_ROUTE_DAY))
-                started = time.perf_counter()
-                with psycopg.connect(cluster.conninfo("rates"), autocommit=True) as conn:
-                    migrate(conn)
-                    demo = generate_demo(
-                        conn,
-                        DemoSpec(
-                            ports=PORTS,
-                            days=DAYS,
-                            routes=routes,
-                            prices_per_route_day=MEAN_PRICES_PER_ROUTE_DAY,
-                            depth=4,
-                            first_day=FIRST_DAY,
-                        ),
-                        replace=True,
-                    )
-                    workloads = {
-                        (kind, window): queries(conn, kind, window, 300, rng)
-                        for kind in KINDS
-                        for window in (31, 365)
-                    }
-                print(
-                    f"\n{demo.prices:,} prices ({demo.ports} ports, {demo.regions} regions, "
-                    f"{demo.routes:,} routes) generated in {time.perf_counter() - started:.0f}s"
+        port = free_port()
+        env = rates_env(
+            cluster,
+            RATES_PORT=str(port),
+            RATES_ACCESS_LOG="false",
+            RATES_INGEST_TOKENS=TOKEN,
+            RATES_STORAGE_DIR=str(workdir / "store"),
+            RATES_WORKER_METRICS_PORT="0",
+            **workers_setting(args.workers),
+        )
+        print(
+            f"cores: {os.cpu_count()}, connections: {args.connections}, "
+            f"duration: {args.duration}s per cell"
+        )
+        for size in args.sizes:
+            routes = round(size / (DAYS * MEAN_PRICES_PER_ROUTE_DAY))
+            started = time.perf_counter()
+            with psycopg.connect(cluster.conninfo("rates"), autocommit=True) as conn:
+                migrate(conn)
+                demo = generate_demo(
+                    conn,
+                    DemoSpec(
+                        ports=PORTS,
+                        days=DAYS,
+                        routes=routes,
+                        prices_per_route_day=MEAN_PRICES_PER_ROUTE_DAY,
+                        depth=4,
+                        first_day=FIRST_DAY,
+                    ),
+                    replace=True,
                 )
-                server = subprocess.Popen([sys.executable, "-m", "rates", "serve"], env=env)
-                wait_ready(f"{base}/readyz")
+                workloads = {
+                    (kind, window): queries(conn, kind, window, 300, rng)
+                    for kind in KINDS
+                    for window in (31, 365)
+                }
+            print(
+                f"\n{demo.prices:,} prices ({demo.ports} ports, {demo.regions} regions, "
+                f"{demo.routes:,} routes) generated in {time.perf_counter() - started:.0f}s"
+            )
+            serve = [sys.executable, "-m", "rates", "serve"]
+            with serving(serve, env, port, "/readyz") as base:
                 for (kind, window), batch in workloads.items():
                     r = run_wrk(base, batch, args.duration, args.connections, workdir)
                     results[(size, kind, window)] = r
@@ -178,67 +175,72 @@ def main() -> int:
                         f"  p99 {r['p99_ms']:7.1f} ms  {r['rps']:7.0f} req/s  failed {r['failed']}"
                     )
                 if size == args.sizes[-1]:
-                    worker = subprocess.Popen([sys.executable, "-m", "rates", "worker"], env=env)
-                    with psycopg.connect(cluster.conninfo("rates")) as conn:
-                        ports = [row[0] for row in conn.execute("SELECT code FROM ports")]
                     heavy = workloads[("top x top", 31)] + workloads[("2nd x 2nd", 31)]
-                    for round_number, pause_ms in enumerate((0, PAUSE_MS)):
-                        load = functools.partial(
-                            run_wrk,
-                            base,
-                            heavy,
-                            connections=args.connections,
-                            workdir=workdir,
-                            pause_ms=pause_ms,
-                        )
-                        with psycopg.connect(cluster.conninfo("rates"), autocommit=True) as conn:
-                            # Settled tables (as autovacuum leaves them), not the last round's.
-                            conn.execute("VACUUM (ANALYZE) prices, route_days, region_days, routes")
-                        # As long as the batches take, roughly, so both p99s are over as many
-                        # requests: the highest of fewer requests is a lower p99.
-                        baseline_s = 3 * args.duration
-                        idle = load(duration=baseline_s)
-                        spinning = _during_a_busy_loop(functools.partial(load, duration=baseline_s))
-                        files = []
-                        for i in range(BATCHES):
-                            files.append(workdir / f"batch{round_number}-{i}.csv")
-                            write_batch(files[-1], ports, BATCH_ROWS, seed=round_number * 100 + i)
-                        busy, timings = _while_batches_apply(base, files, load)
-                        pace = f"{pause_ms} ms pause per request" if pause_ms else "no pause"
-                        print(
-                            f"\ntop x top and 2nd x 2nd 31d, {args.connections} connections,"
-                            f" {pace}:"
-                        )
-                        print(_compared(f"idle ({baseline_s} s)", idle, idle))
-                        print(_compared(f"one busy-loop process ({baseline_s} s)", spinning, idle))
-                        print(
-                            _compared(f"{BATCHES} x {BATCH_ROWS:,}-row batches", busy, idle)
-                            + f" (from the first upload until all have succeeded: "
-                            f"{busy['seconds']:.0f} s; failed {busy['failed']})"
-                        )
-                        print(
-                            f"  per batch under this load: load {_mean(timings, 'load'):.1f} s,"
-                            f" count {_mean(timings, 'count'):.1f} s"
-                        )
-                server.terminate()
-                server.wait()
-                server = None
-            if len(args.sizes) > 1:
-                small, large = args.sizes[0], args.sizes[-1]
-                print(
-                    f"\ngrowth of p50 from {small:,} to {large:,} prices"
-                    f" ({large / small:.0f}x data):"
-                )
-                for kind in KINDS:
-                    for window in (31, 365):
-                        a, b = results[(small, kind, window)], results[(large, kind, window)]
-                        print(f"{kind:>13} {window:>3}d: {b['p50_ms'] / a['p50_ms']:.1f}x")
-            return 0
-        finally:
-            for process in (server, worker):
-                if process is not None:
-                    process.terminate()
-                    process.wait()
+                    _heavy_pairs_during_batches(base, cluster, env, heavy, args, workdir)
+        if len(args.sizes) > 1:
+            small, large = args.sizes[0], args.sizes[-1]
+            print(
+                f"\ngrowth of p50 from {small:,} to {large:,} prices ({large / small:.0f}x data):"
+            )
+            for kind in KINDS:
+                for window in (31, 365):
+                    a, b = results[(small, kind, window)], results[(large, kind, window)]
+                    print(f"{kind:>13} {window:>3}d: {b['p50_ms'] / a['p50_ms']:.1f}x")
+        return 0
+
+
+def _heavy_pairs_during_batches(
+    base: str,
+    cluster: LocalPostgres,
+    env: dict[str, str],
+    heavy: list[dict],
+    args: argparse.Namespace,
+    workdir: Path,
+) -> None:
+    """Heavy-pair p99 idle, beside a busy loop, and while ten batches apply, flat out and
+    paced; prints each against idle."""
+    worker = subprocess.Popen([sys.executable, "-m", "rates", "worker"], env=env)
+    try:
+        with psycopg.connect(cluster.conninfo("rates")) as conn:
+            ports = [row[0] for row in conn.execute("SELECT code FROM ports")]
+        for round_number, pause_ms in enumerate((0, PAUSE_MS)):
+            load = functools.partial(
+                run_wrk,
+                base,
+                heavy,
+                connections=args.connections,
+                workdir=workdir,
+                pause_ms=pause_ms,
+            )
+            with psycopg.connect(cluster.conninfo("rates"), autocommit=True) as conn:
+                # Settled tables (as autovacuum leaves them), not the last round's.
+                conn.execute("VACUUM (ANALYZE) prices, route_days, region_days, routes")
+            # As long as the batches take, roughly, so both p99s are over as many
+            # requests: the highest of fewer requests is a lower p99.
+            baseline_s = 3 * args.duration
+            idle = load(duration=baseline_s)
+            spinning = _during_a_busy_loop(functools.partial(load, duration=baseline_s))
+            files = []
+            for i in range(BATCHES):
+                files.append(workdir / f"batch{round_number}-{i}.csv")
+                write_batch(files[-1], ports, BATCH_ROWS, seed=round_number * 100 + i)
+            busy, timings = _while_batches_apply(base, files, load)
+            pace = f"{pause_ms} ms pause per request" if pause_ms else "no pause"
+            print(f"\ntop x top and 2nd x 2nd 31d, {args.connections} connections, {pace}:")
+            print(_compared(f"idle ({baseline_s} s)", idle, idle))
+            print(_compared(f"one busy-loop process ({baseline_s} s)", spinning, idle))
+            print(
+                _compared(f"{BATCHES} x {BATCH_ROWS:,}-row batches", busy, idle)
+                + f" (from the first upload until all have succeeded: "
+                f"{busy['seconds']:.0f} s; failed {busy['failed']})"
+            )
+            print(
+                f"  per batch under this load: load {_mean(timings, 'load'):.1f} s,"
+                f" count {_mean(timings, 'count'):.1f} s"
+            )
+    finally:
+        worker.terminate()
+        worker.wait()
 
 
 def _mean(timings: list[dict], phase: str) -> float:

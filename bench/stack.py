@@ -16,6 +16,8 @@ import httpx2 as httpx
 
 from rates.devstack import LocalPostgres, find_postgres_bin_dir
 
+REPO = Path(__file__).resolve().parents[1]
+
 
 def workers_setting(workers: int | None) -> dict[str, str]:
     """RATES_WORKERS when a benchmark overrides rates serve's default (one per core)."""
@@ -70,3 +72,18 @@ def wait_ready(url: str) -> None:
             pass
         time.sleep(0.2)
     raise SystemExit(f"{url} never became ready")
+
+
+@contextmanager
+def serving(command: list[str], env: dict[str, str], port: int, ready_path: str) -> Iterator[str]:
+    """Starts an HTTP service that ``command`` binds to ``port``, from the repository root
+    (so ``bench.*`` modules import); waits until ``ready_path`` answers 200, yields its base
+    URL, and stops it with SIGTERM."""
+    server = subprocess.Popen(command, env=env, cwd=REPO)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(f"{base}{ready_path}")
+        yield base
+    finally:
+        server.terminate()
+        server.wait()
