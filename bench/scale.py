@@ -2,16 +2,16 @@
 
 Stock PostgreSQL settings and the product's defaults. For each size it generates demo data
 (1,000 ports, a 4-level region tree, 365 days, ~5 prices per route and day: 10M prices are
-5,479 routes), starts `rates serve`, and runs wrk (8 connections, rotating over a few hundred
-distinct queries) for port pairs, port-region, random region pairs (mostly small), and the
-heavy pairs: top-level x top-level regions (each about a third of all ports) and second-level x
-second-level, over 31 and 365 days, printing p50/p99, requests/s and failed requests. At the
-largest size it then uploads ten 100k-row random-lane batches and runs heavy-pair queries from
-the first upload until the worker has applied the last, and compares that run's p99 with an
-idle run of 3x the cell duration (about as long), twice: with the machine flat out (no pause
-between requests) and at about a third of that (8 ms pauses). Each time it also measures the
-load beside one process spinning on a core, as a floor: what any background work costs the
-API on this machine.
+5,479 routes), vacuums the new prices (at rest, as autovacuum leaves them), starts `rates
+serve`, and runs wrk (8 connections, rotating over a few hundred distinct queries) for port
+pairs, port-region, random region pairs (mostly small), and the heavy pairs: top-level x
+top-level regions (each about a third of all ports) and second-level x second-level, over 31
+and 365 days, printing p50/p99, requests/s and failed requests. At the largest size it then
+uploads ten 100k-row random-lane batches and runs heavy-pair queries from the first upload
+until the worker has applied the last, and compares that run's p99 with an idle run of 3x the
+cell duration (about as long), twice: with the machine flat out (no pause between requests) and
+at about a third of that (8 ms pauses). Each time it also measures the load beside one process
+spinning on a core, as a floor: what any background work costs the API on this machine.
 
     .venv/bin/python -m bench.scale [--sizes 1000000 10000000] [--duration 10]
 """
@@ -156,6 +156,11 @@ def main() -> int:
                     ),
                     replace=True,
                 )
+                # At rest: settled as autovacuum leaves freshly generated prices (otherwise it
+                # works through 10M new rows, on one of the two cores, during the first cells).
+                settle_started = time.perf_counter()
+                conn.execute("VACUUM (ANALYZE) prices")
+                settled_s = time.perf_counter() - settle_started
                 workloads = {
                     (kind, window): queries(conn, kind, window, 300, rng)
                     for kind in KINDS
@@ -163,7 +168,8 @@ def main() -> int:
                 }
             print(
                 f"\n{demo.prices:,} prices ({demo.ports} ports, {demo.regions} regions, "
-                f"{demo.routes:,} routes) generated in {time.perf_counter() - started:.0f}s"
+                f"{demo.routes:,} routes) generated in {time.perf_counter() - started:.0f}s,"
+                f" then VACUUM (ANALYZE) prices took {settled_s:.0f}s"
             )
             serve = [sys.executable, "-m", "rates", "serve"]
             with serving(serve, env, port, "/readyz") as base:
