@@ -96,14 +96,16 @@ FROM (SELECT %(date_to)s::date - n AS day
 LEFT JOIN daily ON daily.day = days.day
 ORDER BY days.day DESC
 """
-# Port to port, the common question, read straight from the route's day totals: no region
-# tree walk and no gate between region and route totals. It also says whether each name is a
-# port and not a region; if either is not, the answer is dropped and DAILY_RATES_SQL asked.
-# It returns only the days that have prices (Python lists the rest): with no day series whose
-# length depends on the parameters, PostgreSQL keeps one generic plan for every port pair
-# instead of planning each call afresh (0.85 ms of planning against 0.2 ms of execution).
+# Two shortcuts for the common questions, each reading one pair's day totals straight: no
+# region tree walk and no gate between region and route totals. Each first says whether it
+# answers (the names are of its kind); if not, its rows are dropped and DAILY_RATES_SQL asked.
+# They return only the days that have prices (Python lists the rest): with no day series whose
+# length depends on the parameters, PostgreSQL keeps one generic plan for every pair instead
+# of planning each call afresh (0.85 ms of planning against 0.2 ms of execution).
+#
+# Port to port: both names are ports and not regions.
 PORT_PAIR_RATES_SQL = """
-SELECT names.origin_is_port, names.destination_is_port, names.data_version,
+SELECT names.origin_is_port AND names.destination_is_port AS answers, names.data_version,
        daily.day,
        CASE WHEN daily.prices >= %(min_prices)s
             THEN daily.total::float8 / daily.prices END AS price,
@@ -122,6 +124,23 @@ LEFT JOIN (
       AND day BETWEEN %(date_from)s AND %(date_to)s
     GROUP BY day
 ) AS daily ON true
+"""
+# Large region to large region: the pair's totals kept in region_days, as DAILY_RATES_SQL
+# reads them.
+LARGE_REGION_PAIR_RATES_SQL = """
+SELECT names.large_pair AS answers, names.data_version,
+       daily.day,
+       CASE WHEN daily.prices >= %(min_prices)s
+            THEN daily.total::float8 / daily.prices END AS price,
+       daily.prices
+FROM (SELECT EXISTS (SELECT FROM port_rollups WHERE region = %(origin)s)
+                 AND EXISTS (SELECT FROM port_rollups WHERE region = %(destination)s)
+                 AS large_pair,
+             (SELECT version FROM data_version) AS data_version) AS names
+LEFT JOIN region_days AS daily
+       ON names.large_pair
+      AND daily.orig_region = %(origin)s AND daily.dest_region = %(destination)s
+      AND daily.day BETWEEN %(date_from)s AND %(date_to)s
 """
 # The data version alone: a conditional request whose ETag still matches needs no answer.
 DATA_VERSION_SQL = "SELECT version FROM data_version"
@@ -234,23 +253,32 @@ def _to_rates(query: RatesQuery, rows: list[tuple[Any, ...]]) -> DailyRates:
     )
 
 
-def may_be_port_pair(query: RatesQuery) -> bool:
-    """Whether to try PORT_PAIR_RATES_SQL first: port codes (UN/LOCODE) are upper case and
-    region slugs are not. Only a guess of which statement answers; both give the same answer."""
-    return not any(map(str.islower, query.origin + query.destination))
+def shortcut_for(query: RatesQuery) -> str | None:
+    """The statement to try before DAILY_RATES_SQL, guessed from letter case: port codes
+    (UN/LOCODE) are upper case and region slugs are not. Only a guess of which statement
+    answers; all give the same answer."""
+    origin_is_slug, destination_is_slug = (
+        any(map(str.islower, name)) for name in (query.origin, query.destination)
+    )
+    if not origin_is_slug and not destination_is_slug:
+        return PORT_PAIR_RATES_SQL
+    if origin_is_slug and destination_is_slug:
+        return LARGE_REGION_PAIR_RATES_SQL
+    return None
 
 
 async def fetch_daily_rates(conn: psycopg.AsyncConnection[Any], query: RatesQuery) -> DailyRates:
     """One entry per day from date_to down to date_from, and the data version they are of.
     Each answer comes whole from one statement, so from one snapshot."""
     params = _params(query)
-    if may_be_port_pair(query):
-        cursor = await conn.execute(PORT_PAIR_RATES_SQL, params)
+    shortcut = shortcut_for(query)
+    if shortcut is not None:
+        cursor = await conn.execute(shortcut, params)
         rows = await cursor.fetchall()
-        origin_is_port, destination_is_port, data_version = rows[0][:3]
-        if origin_is_port and destination_is_port:
+        answers, data_version = rows[0][:2]
+        if answers:
             priced = {
-                row[3]: DailyRate(row[3], row[4], row[5]) for row in rows if row[3] is not None
+                row[2]: DailyRate(row[2], row[3], row[4]) for row in rows if row[2] is not None
             }
             days = (query.date_to - timedelta(days=n) for n in range(query.days))
             return DailyRates(

@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from rates.api.app import create_app
 from rates.db.demo import DemoSpec, generate_demo
 from rates.db.queries import rebuild_read_model
+from rates.query import DAILY_RATES_SQL, LARGE_REGION_PAIR_RATES_SQL, MIN_PRICES_PER_DAY
 from rates.settings import Settings
 
 FIRST_DAY = date(2021, 1, 1)
@@ -137,3 +138,30 @@ def test_a_region_without_ports_answers_days_with_no_prices(
     )
     assert response.status_code == 200, response.text
     assert [day["count"] for day in response.json()["rates"]] == [0, 0, 0]
+
+
+def test_the_large_pair_shortcut_answers_large_pairs_only_and_as_the_general_statement(
+    demo_url: str,
+) -> None:
+    """LARGE_REGION_PAIR_RATES_SQL says it answers exactly when both names are large regions,
+    and then gives DAILY_RATES_SQL's days, prices and counts."""
+    with psycopg.connect(demo_url) as conn:
+        large = {row[0] for row in conn.execute("SELECT slug FROM rollup_regions")}
+        window = {
+            "date_from": FIRST_DAY,
+            "date_to": FIRST_DAY + timedelta(days=DAYS - 1),
+            "min_prices": MIN_PRICES_PER_DAY,
+        }
+        answered = 0
+        for origin, destination in pairs(conn):
+            params = {"origin": origin, "destination": destination, **window}
+            rows = conn.execute(LARGE_REGION_PAIR_RATES_SQL, params).fetchall()
+            assert rows[0][0] == (origin in large and destination in large), (origin, destination)
+            if not rows[0][0]:
+                continue
+            general = conn.execute(DAILY_RATES_SQL, params).fetchall()
+            shortcut = {day: (price, count) for _, _, day, price, count in rows if day is not None}
+            assert shortcut == {day: (price, count) for day, price, count, *_ in general if count}
+            assert rows[0][1] == general[0][5]  # the same data version
+            answered += 1
+        assert answered >= len(large) * (len(large) - 1)
