@@ -39,7 +39,14 @@ from bench.stack import REPO, pg_client, private_cluster, rates_env, serving, wo
 from rates.db.dump import load_dump, open_dump
 from rates.db.migrate import migrate
 from rates.devstack import LocalPostgres, free_port
-from rates.query import DAILY_RATES_SQL, MIN_PRICES_PER_DAY, RatesQuery, shortcut_for
+from rates.query import (
+    DAILY_RATES_SQL,
+    LARGE_REGIONS_SQL,
+    MIN_PRICES_PER_DAY,
+    LargeRegions,
+    RatesQuery,
+    shortcut_for,
+)
 
 DEFAULT_DUMP = REPO.parent / "shared" / "data" / "rates.sql"
 PGBENCH_MAX_SCRIPTS = 128
@@ -150,13 +157,15 @@ def _ms(text: str) -> float:
 def statements_run_for(conn: psycopg.Connection, query: dict, params: dict) -> list[str]:
     """What the API runs for this query: its shortcut statement, if it has one, then the
     general statement unless the shortcut answered."""
+    large = LargeRegions(slugs=frozenset(row[0] for row in conn.execute(LARGE_REGIONS_SQL)))
     shortcut = shortcut_for(
         RatesQuery(
             date_from=date.fromisoformat(query["date_from"]),
             date_to=date.fromisoformat(query["date_to"]),
             origin=query["orig_code"],
             destination=query["dest_code"],
-        )
+        ),
+        large,
     )
     if shortcut is None:
         return [DAILY_RATES_SQL]

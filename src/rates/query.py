@@ -142,6 +142,8 @@ LEFT JOIN region_days AS daily
       AND daily.orig_region = %(origin)s AND daily.dest_region = %(destination)s
       AND daily.day BETWEEN %(date_from)s AND %(date_to)s
 """
+# The regions that keep region-pair totals: a handful to a few dozen slugs.
+LARGE_REGIONS_SQL = "SELECT slug FROM rollup_regions"
 # The data version alone: a conditional request whose ETag still matches needs no answer.
 DATA_VERSION_SQL = "SELECT version FROM data_version"
 
@@ -253,25 +255,50 @@ def _to_rates(query: RatesQuery, rows: list[tuple[Any, ...]]) -> DailyRates:
     )
 
 
-def shortcut_for(query: RatesQuery) -> str | None:
-    """The statement to try before DAILY_RATES_SQL, guessed from letter case: port codes
-    (UN/LOCODE) are upper case and region slugs are not. Only a guess of which statement
-    answers; all give the same answer."""
-    origin_is_slug, destination_is_slug = (
-        any(map(str.islower, name)) for name in (query.origin, query.destination)
-    )
-    if not origin_is_slug and not destination_is_slug:
+@dataclass
+class LargeRegions:
+    """The large regions as last read, kept per API process to choose which statement to try
+    first. LARGE_REGION_PAIR_RATES_SQL checks for itself, so a stale set costs a statement,
+    never a wrong answer; it is read again whenever an answer is of a new data version (a
+    dump load or demo data, which may change the set, always makes one)."""
+
+    slugs: frozenset[str] = frozenset()
+    data_version: int | None = None
+
+    async def refresh(self, conn: psycopg.AsyncConnection[Any], data_version: int) -> None:
+        cursor = await conn.execute(LARGE_REGIONS_SQL)
+        self.slugs = frozenset(row[0] for row in await cursor.fetchall())
+        self.data_version = data_version
+
+
+def shortcut_for(query: RatesQuery, large_regions: LargeRegions) -> str | None:
+    """The statement to try before DAILY_RATES_SQL: the port-pair one when both names look
+    like port codes (UN/LOCODEs are upper case, region slugs are not), the large-pair one when
+    both are known large regions. Only a guess of which statement answers; all give the same
+    answer."""
+    if not any(map(str.islower, query.origin + query.destination)):
         return PORT_PAIR_RATES_SQL
-    if origin_is_slug and destination_is_slug:
+    if query.origin in large_regions.slugs and query.destination in large_regions.slugs:
         return LARGE_REGION_PAIR_RATES_SQL
     return None
 
 
-async def fetch_daily_rates(conn: psycopg.AsyncConnection[Any], query: RatesQuery) -> DailyRates:
+async def fetch_daily_rates(
+    conn: psycopg.AsyncConnection[Any], query: RatesQuery, large_regions: LargeRegions
+) -> DailyRates:
     """One entry per day from date_to down to date_from, and the data version they are of.
     Each answer comes whole from one statement, so from one snapshot."""
+    answer = await _answer(conn, query, large_regions)
+    if answer.data_version != large_regions.data_version:
+        await large_regions.refresh(conn, answer.data_version)
+    return answer
+
+
+async def _answer(
+    conn: psycopg.AsyncConnection[Any], query: RatesQuery, large_regions: LargeRegions
+) -> DailyRates:
     params = _params(query)
-    shortcut = shortcut_for(query)
+    shortcut = shortcut_for(query, large_regions)
     if shortcut is not None:
         cursor = await conn.execute(shortcut, params)
         rows = await cursor.fetchall()

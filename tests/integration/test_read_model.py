@@ -165,3 +165,24 @@ def test_the_large_pair_shortcut_answers_large_pairs_only_and_as_the_general_sta
             assert rows[0][1] == general[0][5]  # the same data version
             answered += 1
         assert answered >= len(large) * (len(large) - 1)
+
+
+def test_each_api_process_learns_the_large_regions_and_relearns_them_on_a_new_version(
+    client: TestClient, demo_url: str
+) -> None:
+    """The set only picks the statement to try first; after a rebuild that changes it (a new
+    data version), the next answer reads it again and is still the plain average."""
+    with psycopg.connect(demo_url) as conn:
+        large = sorted(row[0] for row in conn.execute("SELECT slug FROM rollup_regions"))
+    params = {
+        "origin": large[0],
+        "destination": large[1],
+        "date_from": str(FIRST_DAY),
+        "date_to": str(FIRST_DAY + timedelta(days=DAYS - 1)),
+    }
+    before = client.get("/rates", params=params).json()
+    assert client.app.state.large_regions.slugs == set(large)  # type: ignore[attr-defined]
+    with psycopg.connect(demo_url) as conn, conn.transaction():
+        rebuild_read_model(conn, rollup_min_ports=10_000)  # no region is large any more
+    assert client.get("/rates", params=params).json() == before  # read from route_days now
+    assert client.app.state.large_regions.slugs == set()  # type: ignore[attr-defined]

@@ -1,4 +1,5 @@
-"""Parameter validation of the rates query: every bad input is a 400 naming the parameter."""
+"""The rates query without a database: every bad parameter is a 400 naming it, and the
+names choose which statement is tried first."""
 
 from __future__ import annotations
 
@@ -7,7 +8,13 @@ from datetime import date
 import pytest
 
 from rates.errors import InvalidRequest
-from rates.query import RatesQuery
+from rates.query import (
+    LARGE_REGION_PAIR_RATES_SQL,
+    PORT_PAIR_RATES_SQL,
+    LargeRegions,
+    RatesQuery,
+    shortcut_for,
+)
 
 
 def parse(**overrides: str | None) -> RatesQuery:
@@ -57,3 +64,27 @@ def test_a_range_of_exactly_the_maximum_is_allowed() -> None:
     """366 days inclusive (a leap year) is within the default limit."""
     query = parse(date_from="2020-01-01", date_to="2020-12-31")
     assert (query.date_to - query.date_from).days + 1 == 366
+
+
+@pytest.mark.parametrize(
+    ("origin", "destination", "statement"),
+    [
+        ("CNSGH", "NLRTM", PORT_PAIR_RATES_SQL),
+        ("north_europe", "china_main", LARGE_REGION_PAIR_RATES_SQL),
+        ("north_europe", "baltic", None),  # a small region: the general statement at once
+        ("CNSGH", "china_main", None),  # port to region
+        ("cnsgh", "NLRTM", None),  # lower case is never a port code's
+    ],
+)
+def test_the_statement_tried_first_follows_the_names(
+    origin: str, destination: str, statement: str | None
+) -> None:
+    query = RatesQuery.parse(
+        date_from="2021-01-01",
+        date_to="2021-01-31",
+        origin=origin,
+        destination=destination,
+        max_range_days=366,
+    )
+    large = LargeRegions(slugs=frozenset({"north_europe", "china_main"}), data_version=1)
+    assert shortcut_for(query, large) == statement

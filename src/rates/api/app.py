@@ -17,6 +17,7 @@ from rates.api.errors import install_error_handlers
 from rates.api.middleware import ObservabilityMiddleware
 from rates.db.connection import create_pool, create_sync_pool
 from rates.observability import metrics
+from rates.query import LargeRegions
 from rates.settings import Settings
 from rates.storage import PayloadStore
 
@@ -48,6 +49,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     app.state.pool = pool
+    app.state.large_regions = LargeRegions()
     app.state.ingest_pool = ingest_pool
     app.state.store = PayloadStore(settings)
     app.state.shutting_down = False

@@ -82,7 +82,7 @@ async def get_rates(request: Request) -> Response:
             etag = _etag(await fetch_data_version(conn), as_csv)
             if _matches(asked, etag):
                 return Response(status_code=304, headers=_cache_headers(etag))
-        answer = await fetch_daily_rates(conn, query)
+        answer = await fetch_daily_rates(conn, query, request.app.state.large_regions)
     headers = _cache_headers(_etag(answer.data_version, as_csv))
     if as_csv:
         response = rates_csv_response(query, answer.rates)
