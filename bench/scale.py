@@ -11,7 +11,9 @@ uploads ten 100k-row random-lane batches and runs heavy-pair queries from the fi
 until the worker has applied the last, and compares that run's p99 with an idle run of 3x the
 cell duration (about as long), twice: with the machine flat out (no pause between requests) and
 at about a third of that (8 ms pauses). Each time it also measures the load beside one process
-spinning on a core, as a floor: what any background work costs the API on this machine.
+spinning on a core, as a floor: what any background work costs the API on this machine. Last,
+the flat-out load split by phase: ten more uploads with no worker running, a worker applying
+them, and the worker merging their route-days.
 
     .venv/bin/python -m bench.scale [--sizes 1000000 10000000] [--duration 10]
 """
@@ -244,9 +246,49 @@ def _heavy_pairs_during_batches(
                 f"  per batch under this load: load {_mean(timings, 'load'):.1f} s,"
                 f" count {_mean(timings, 'count'):.1f} s"
             )
+        worker.terminate()
+        worker.wait()
+        _phases_of_ingestion(base, env, ports, heavy, args, workdir)
     finally:
         worker.terminate()
         worker.wait()
+
+
+def _phases_of_ingestion(
+    base: str,
+    env: dict[str, str],
+    ports: list[str],
+    heavy: list[dict],
+    args: argparse.Namespace,
+    workdir: Path,
+) -> None:
+    """The flat-out load split by what ingestion is doing: ten uploads with no worker
+    running, then a worker applying them (no uploads), then the worker merging their
+    route-days (30 s); each p99 against an idle run just before."""
+    load = functools.partial(run_wrk, base, heavy, connections=args.connections, workdir=workdir)
+    files = []
+    for i in range(BATCHES):
+        files.append(workdir / f"batch-phases-{i}.csv")
+        write_batch(files[-1], ports, BATCH_ROWS, seed=200 + i)
+    idle = load(duration=3 * args.duration)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        uploading = pool.submit(lambda: [_submit(base, path) for path in files])
+        uploads = load(duration=0, until=uploading.done)
+        locations = uploading.result()
+        worker = subprocess.Popen([sys.executable, "-m", "rates", "worker"], env=env)
+        try:
+            waiting = pool.submit(_wait_all, base, locations)
+            applying = load(duration=0, until=waiting.done)
+            waiting.result()
+            merging = load(duration=3 * args.duration)
+        finally:
+            worker.terminate()
+            worker.wait()
+    print(f"\ntop x top and 2nd x 2nd 31d, {args.connections} connections, no pause, by phase:")
+    print(_compared(f"idle ({3 * args.duration} s)", idle, idle))
+    print(_compared(f"{BATCHES} uploads, no worker", uploads, idle))
+    print(_compared("applying them, no uploads", applying, idle))
+    print(_compared(f"merging them ({3 * args.duration} s)", merging, idle))
 
 
 def _mean(timings: list[dict], phase: str) -> float:
