@@ -46,6 +46,8 @@ class _GunicornServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships 
             "timeout": 60,
             "keepalive": 5,
             "proc_name": "rates-api",
+            # The heartbeat file each worker touches from its event loop: see _memory_dir.
+            "worker_tmp_dir": _memory_dir(),
             "loglevel": settings.log_level,
             "accesslog": None,
             "preload_app": False,
@@ -90,8 +92,21 @@ def serve(settings: Settings, reread: Callable[[], Settings]) -> None:
         shutil.rmtree(directory, ignore_errors=True)  # stale files from an earlier run
         Path(directory).mkdir(parents=True)
     else:
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="rates-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(
+            prefix="rates-metrics-", dir=_memory_dir()
+        )
     _GunicornServer(settings, reread).run()
+
+
+def _memory_dir() -> str | None:
+    """/dev/shm where the machine has it (Linux, containers), else the default temporary
+    directory. Every request writes to the metric files through memory maps, and each worker
+    touches its heartbeat file from its event loop: on a disk filesystem those writes can wait
+    behind the filesystem's journal and writeback while PostgreSQL flushes, stalling every
+    request of that process (gunicorn's documentation warns of the heartbeat; the README's
+    Scale section has the stalls measured)."""
+    shm = Path("/dev/shm")
+    return str(shm) if shm.is_dir() and os.access(shm, os.W_OK | os.X_OK) else None
 
 
 def _freeze_startup_heap() -> None:
