@@ -298,7 +298,7 @@ def _mean(timings: list[dict], phase: str) -> float:
 def _compared(label: str, run: dict, idle: dict) -> str:
     return (
         f"  {label:<32} p99 {run['p99_ms']:6.1f} ms  {run['rps']:5.0f} req/s"
-        f"  {run['p99_ms'] / idle['p99_ms']:.1f}x idle"
+        f"  {run['p99_ms'] / idle['p99_ms']:.1f}x idle  failed {run['failed']}"
     )
 
 

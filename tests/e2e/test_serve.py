@@ -142,3 +142,24 @@ def test_workers_leave_when_the_master_is_killed(
         time.sleep(0.1)
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+
+
+@pytest.mark.skipif(not Path("/dev/shm").is_dir(), reason="no /dev/shm on this machine")
+def test_the_files_written_per_request_live_in_memory(
+    start_rates: Callable[..., object], database_url: str, port: int, tmp_path: Path
+) -> None:
+    """Each worker's metric files and heartbeat file are on /dev/shm, not on the disk whose
+    journal PostgreSQL's flushes keep busy."""
+    env = rates_env(RATES_DATABASE_URL=database_url, RATES_PORT=str(port), RATES_WORKERS="2")
+    server = start_rates("serve", env=env, log=tmp_path / "serve.log")
+    wait_for(f"http://127.0.0.1:{port}/readyz")
+    assert httpx.get(f"http://127.0.0.1:{port}/metrics").status_code == 200  # files written
+    workers = children_of(server.pid)  # type: ignore[attr-defined]
+    assert len(workers) == 2
+    for pid in workers:
+        mapped = Path(f"/proc/{pid}/maps").read_text()
+        assert "/dev/shm/rates-metrics-" in mapped  # the metric files, memory-mapped
+        assert "/tmp/rates-metrics-" not in mapped
+        opened = [str(link.readlink()) for link in Path(f"/proc/{pid}/fd").iterdir()]
+        assert any(target.startswith("/dev/shm/wgunicorn-") for target in opened), opened
+        assert not any(target.startswith("/tmp/wgunicorn-") for target in opened)
