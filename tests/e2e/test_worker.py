@@ -85,10 +85,15 @@ def wait_for_copied_rows(settings: Settings, rows: int, timeout_s: float = 60) -
 def wait_for_status(
     settings: Settings, batch_id: int, statuses: set[str], timeout_s: float = 120
 ) -> dict:
+    """The batch once in one of ``statuses``; an ended batch once every attempt's outcome is
+    recorded too (the worker writes it on its own connection just after the batch commits)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         current = batch(settings, batch_id)
-        if current["status"] in statuses:
+        if current["status"] in statuses and not (
+            current["status"] in {"succeeded", "failed", "rejected"}
+            and any(attempt["outcome"] is None for attempt in current.get("attempt_log", []))
+        ):
             return current
         time.sleep(0.05)
     raise AssertionError(f"batch {batch_id} never reached {statuses}: {current['status']}")
