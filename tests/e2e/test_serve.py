@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import signal
 import threading
 import time
@@ -163,3 +165,25 @@ def test_the_files_written_per_request_live_in_memory(
         opened = [str(link.readlink()) for link in Path(f"/proc/{pid}/fd").iterdir()]
         assert any(target.startswith("/dev/shm/wgunicorn-") for target in opened), opened
         assert not any(target.startswith("/tmp/wgunicorn-") for target in opened)
+    first = min(workers)
+    mapped = Path(f"/proc/{first}/maps").read_text()
+    directory = Path(re.search(r"(/dev/shm/rates-metrics-[^/]+)/", mapped).group(1))  # type: ignore[union-attr]
+    # A worker that leaves (here: stopped, and replaced by the master) leaves the files be.
+    os.kill(first, signal.SIGTERM)
+    wait_for_workers(server.pid, 2, old=first)  # type: ignore[attr-defined]
+    assert directory.is_dir()
+    assert httpx.get(f"http://127.0.0.1:{port}/metrics").status_code == 200
+    # The master's own directory goes with it.
+    server.send_signal(signal.SIGTERM)  # type: ignore[attr-defined]
+    server.wait(timeout=30)  # type: ignore[attr-defined]
+    assert not directory.exists()
+
+
+def wait_for_workers(master: int, count: int, old: int) -> None:
+    deadline = time.monotonic() + 15
+    while True:
+        current = children_of(master)
+        if len(current) == count and old not in current:
+            return
+        assert time.monotonic() < deadline, f"workers now: {current}"
+        time.sleep(0.1)

@@ -91,11 +91,18 @@ def serve(settings: Settings, reread: Callable[[], Settings]) -> None:
     if directory:
         shutil.rmtree(directory, ignore_errors=True)  # stale files from an earlier run
         Path(directory).mkdir(parents=True)
-    else:
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(
-            prefix="rates-metrics-", dir=_memory_dir()
-        )
-    _GunicornServer(settings, reread).run()
+        _GunicornServer(settings, reread).run()
+        return
+    # A directory of our own, in memory: removed when the master ends. Workers are forked
+    # inside run(), so the check keeps any of them from removing files the others still write.
+    own = tempfile.mkdtemp(prefix="rates-metrics-", dir=_memory_dir())
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = own
+    master = os.getpid()
+    try:
+        _GunicornServer(settings, reread).run()
+    finally:
+        if os.getpid() == master:
+            shutil.rmtree(own, ignore_errors=True)
 
 
 def _memory_dir() -> str | None:
