@@ -67,8 +67,13 @@ def start_rates() -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
 
     yield start
     for process in started:
-        # The group, not just the process: a SIGKILLed gunicorn master leaves its workers
-        # running (they do not watch their parent), holding the port.
+        # Stopped as a user would first, so each cleans up after itself (rates serve removes
+        # its metric files); then the group, not just the process: a SIGKILLed gunicorn
+        # master leaves its workers running (they do not watch their parent), holding the port.
+        if process.poll() is None:
+            process.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=10)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
         process.wait()
