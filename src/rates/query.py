@@ -266,9 +266,10 @@ class LargeRegions:
     data_version: int | None = None
 
     async def refresh(self, conn: psycopg.AsyncConnection[Any], data_version: int) -> None:
+        # The version first: requests answered meanwhile see it and do not read the set too.
+        self.data_version = data_version
         cursor = await conn.execute(LARGE_REGIONS_SQL)
         self.slugs = frozenset(row[0] for row in await cursor.fetchall())
-        self.data_version = data_version
 
 
 def shortcut_for(query: RatesQuery, large_regions: LargeRegions) -> str | None:

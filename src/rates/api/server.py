@@ -88,20 +88,19 @@ def serve(settings: Settings, reread: Callable[[], Settings]) -> None:
     Metrics of all worker processes are shared through PROMETHEUS_MULTIPROC_DIR, which must be
     set before prometheus_client is first imported, that is, here, before any worker forks."""
     directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    own = None  # a directory of our own, in memory, removed when the master ends
     if directory:
         shutil.rmtree(directory, ignore_errors=True)  # stale files from an earlier run
         Path(directory).mkdir(parents=True)
-        _GunicornServer(settings, reread).run()
-        return
-    # A directory of our own, in memory: removed when the master ends. Workers are forked
-    # inside run(), so the check keeps any of them from removing files the others still write.
-    own = tempfile.mkdtemp(prefix="rates-metrics-", dir=_memory_dir())
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = own
+    else:
+        own = tempfile.mkdtemp(prefix="rates-metrics-", dir=_memory_dir())
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = own
     master = os.getpid()
     try:
         _GunicornServer(settings, reread).run()
     finally:
-        if os.getpid() == master:
+        # Workers are forked inside run(): none may remove files the others still write.
+        if own is not None and os.getpid() == master:
             shutil.rmtree(own, ignore_errors=True)
 
 
