@@ -154,10 +154,11 @@ def _ms(text: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def statements_run_for(conn: psycopg.Connection, query: dict, params: dict) -> list[str]:
+def statements_run_for(
+    conn: psycopg.Connection, large: LargeRegions, query: dict, params: dict
+) -> list[str]:
     """What the API runs for this query: its shortcut statement, if it has one, then the
     general statement unless the shortcut answered."""
-    large = LargeRegions(slugs=frozenset(row[0] for row in conn.execute(LARGE_REGIONS_SQL)))
     shortcut = shortcut_for(
         RatesQuery(
             date_from=date.fromisoformat(query["date_from"]),
@@ -186,6 +187,8 @@ def run_pgbench(
     scripts = []
     with psycopg.connect(cluster.conninfo(dbname)) as conn:
         cursor = psycopg.ClientCursor(conn)
+        # As an API process knows them once it has answered.
+        large = LargeRegions(slugs=frozenset(row[0] for row in conn.execute(LARGE_REGIONS_SQL)))
         for number, query in enumerate(queries[:PGBENCH_MAX_SCRIPTS]):
             params = {
                 "origin": query["orig_code"],
@@ -196,7 +199,7 @@ def run_pgbench(
             }
             path = workdir / f"q{number}.sql"
             with path.open("w") as script:
-                for sql in statements_run_for(conn, query, params):
+                for sql in statements_run_for(conn, large, query, params):
                     statement = cursor.mogrify(sql, params)
                     lines = (line.split("--")[0] for line in statement.splitlines())
                     script.write(" ".join(" ".join(lines).split()) + ";\n")

@@ -228,10 +228,7 @@ def _heavy_pairs_during_batches(
             baseline_s = 3 * args.duration
             idle = load(duration=baseline_s)
             spinning = _during_a_busy_loop(functools.partial(load, duration=baseline_s))
-            files = []
-            for i in range(BATCHES):
-                files.append(workdir / f"batch{round_number}-{i}.csv")
-                write_batch(files[-1], ports, BATCH_ROWS, seed=round_number * 100 + i)
+            files = _batch_files(workdir, ports, f"batch{round_number}", round_number * 100)
             busy, timings = _while_batches_apply(base, files, load)
             pace = f"{pause_ms} ms pause per request" if pause_ms else "no pause"
             print(f"\ntop x top and 2nd x 2nd 31d, {args.connections} connections, {pace}:")
@@ -240,7 +237,7 @@ def _heavy_pairs_during_batches(
             print(
                 _compared(f"{BATCHES} x {BATCH_ROWS:,}-row batches", busy, idle)
                 + f" (from the first upload until all have succeeded: "
-                f"{busy['seconds']:.0f} s; failed {busy['failed']})"
+                f"{busy['seconds']:.0f} s)"
             )
             print(
                 f"  per batch under this load: load {_mean(timings, 'load'):.1f} s,"
@@ -266,10 +263,7 @@ def _phases_of_ingestion(
     running, then a worker applying them (no uploads), then the worker merging their
     route-days (30 s); each p99 against an idle run just before."""
     load = functools.partial(run_wrk, base, heavy, connections=args.connections, workdir=workdir)
-    files = []
-    for i in range(BATCHES):
-        files.append(workdir / f"batch-phases-{i}.csv")
-        write_batch(files[-1], ports, BATCH_ROWS, seed=200 + i)
+    files = _batch_files(workdir, ports, "batch-phases", 200)
     idle = load(duration=3 * args.duration)
     with ThreadPoolExecutor(max_workers=1) as pool:
         uploading = pool.submit(lambda: [_submit(base, path) for path in files])
@@ -289,6 +283,14 @@ def _phases_of_ingestion(
     print(_compared(f"{BATCHES} uploads, no worker", uploads, idle))
     print(_compared("applying them, no uploads", applying, idle))
     print(_compared(f"merging them ({3 * args.duration} s)", merging, idle))
+
+
+def _batch_files(workdir: Path, ports: list[str], name: str, first_seed: int) -> list[Path]:
+    """BATCHES random-lane CSV files of BATCH_ROWS rows each, seeded from ``first_seed``."""
+    files = [workdir / f"{name}-{i}.csv" for i in range(BATCHES)]
+    for i, path in enumerate(files):
+        write_batch(path, ports, BATCH_ROWS, seed=first_seed + i)
+    return files
 
 
 def _mean(timings: list[dict], phase: str) -> float:
