@@ -15,7 +15,9 @@ from rates.db.connection import connect
 from rates.db.demo import DemoSpec, generate_demo
 from rates.db.dump import load_dump, open_dump
 from rates.db.migrate import MigrationLimits, available_migrations, migrate
+from rates.db.queries import rebuild_read_model
 from rates.errors import DataAlreadyLoaded, InvalidDump
+from rates.ingest.batches import ADD_TO_REGION_DAYS
 from rates.query import DAILY_RATES_SQL, MIN_PRICES_PER_DAY
 from rates.settings import Settings
 from tests.conftest import SAMPLE_DUMP
@@ -263,3 +265,42 @@ def test_a_load_rebuilds_the_route_day_indexes_it_set_aside(database_url: str) -
         load_dump(conn, io.StringIO(SMALL_DUMP))
         assert sorted(conn.execute(indexes).fetchall()) == before
         assert conn.execute("SELECT sum(prices) FROM route_days").fetchone()[0] == 3  # type: ignore[index]
+
+
+def test_a_dump_load_leaves_prices_frozen_for_vacuum_to_skip(database_url: str) -> None:
+    """The load copies prices frozen (it empties the tables in its own transaction first), so
+    no later vacuum has to visit every loaded page again to set its visibility and freeze it;
+    the load's own ANALYZE counts the pages as all-visible."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        load_dump(conn, io.StringIO(SMALL_DUMP))
+        pages, all_visible = conn.execute(
+            "SELECT relpages, relallvisible FROM pg_class WHERE relname = 'prices'"
+        ).fetchone()  # type: ignore[misc]
+    assert pages > 0 and all_visible == pages
+
+
+def test_batches_update_region_days_in_place(database_url: str) -> None:
+    """Each batch adds to nearly every region-day of the large regions, again and again: every
+    such update stays on its page (HOT), and the table and its key index do not grow."""
+    sizes = "SELECT pg_relation_size('region_days'), pg_relation_size('region_days_pkey')"
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        generate_demo(conn, DemoSpec(ports=60, days=92, seed=3))
+        with conn.transaction():
+            rebuild_read_model(conn, rollup_min_ports=5)
+        region_days = conn.execute("SELECT count(*) FROM region_days").fetchone()[0]  # type: ignore[index]
+        assert region_days > 2_000
+        before = conn.execute(sizes).fetchone()
+        for _ in range(3):
+            with conn.transaction():
+                conn.execute(
+                    "CREATE TEMPORARY TABLE batch_totals ON COMMIT DROP AS"
+                    " SELECT orig_code, dest_code, day, sum(price) AS total, count(*) AS prices"
+                    " FROM prices GROUP BY 1, 2, 3"
+                )
+                conn.execute(ADD_TO_REGION_DAYS)
+                updated, hot = conn.execute(
+                    "SELECT pg_stat_get_xact_tuples_updated('region_days'::regclass),"
+                    " pg_stat_get_xact_tuples_hot_updated('region_days'::regclass)"
+                ).fetchone()  # type: ignore[misc]
+            assert updated >= region_days and hot == updated
+        assert conn.execute(sizes).fetchone() == before
