@@ -10,50 +10,30 @@ data "aws_caller_identity" "current" {}
 
 data "aws_partition" "current" {}
 
-data "aws_region" "current" {}
-
 locals {
   # Serverless v2 instances are of the class db.serverless; their size is the cluster's ACU range.
   instance_class = var.serverless ? "db.serverless" : var.instance_class
   autoscaled     = var.reader_max_count > var.reader_min_count
 }
 
-resource "aws_kms_key" "database" {
-  description             = "${var.name} database storage, Performance Insights and secrets"
-  enable_key_rotation     = true
-  deletion_window_in_days = var.kms_deletion_window_days
+# Services (RDS, Secrets Manager) use the key through grants on behalf of callers whose IAM
+# policies allow it; the account keeps administration.
+module "key" {
+  source = "../kms_key"
 
-  # Services (RDS, Secrets Manager) use the key through grants on behalf of callers whose IAM
-  # policies allow it; the account keeps administration.
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [
-      {
-        Sid       = "AccountAdministers"
-        Effect    = "Allow"
-        Principal = { AWS = "arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root" }
-        Action    = "kms:*"
-        Resource  = "*"
-      },
-      {
-        Sid       = "CloudWatchLogsUse"
-        Effect    = "Allow"
-        Principal = { Service = "logs.${data.aws_region.current.name}.amazonaws.com" }
-        Action    = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
-        Resource  = "*"
-        Condition = {
-          ArnLike = {
-            "kms:EncryptionContext:aws:logs:arn" = "arn:${data.aws_partition.current.partition}:logs:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:log-group:*"
-          }
-        }
-      },
-    ]
-  })
+  alias                = "${var.name}-database"
+  description          = "${var.name} database storage, Performance Insights and secrets"
+  deletion_window_days = var.kms_deletion_window_days
 }
 
-resource "aws_kms_alias" "database" {
-  name          = "alias/${var.name}-database"
-  target_key_id = aws_kms_key.database.key_id
+moved {
+  from = aws_kms_key.database
+  to   = module.key.aws_kms_key.this
+}
+
+moved {
+  from = aws_kms_alias.database
+  to   = module.key.aws_kms_alias.this
 }
 
 resource "aws_db_subnet_group" "this" {
@@ -122,7 +102,7 @@ resource "aws_cloudwatch_log_group" "postgresql" {
   #checkov:skip=CKV_AWS_338:Retention is the per-environment variable log_retention_days (365 in prod, shorter in dev/staging to save cost).
   name              = "/aws/rds/cluster/${var.name}/postgresql"
   retention_in_days = var.log_retention_days
-  kms_key_id        = aws_kms_key.database.arn
+  kms_key_id        = module.key.arn
 }
 
 resource "aws_rds_cluster" "this" {
@@ -136,10 +116,10 @@ resource "aws_rds_cluster" "this" {
   database_name                 = var.db_name
   master_username               = var.master_username
   manage_master_user_password   = true
-  master_user_secret_kms_key_id = aws_kms_key.database.arn
+  master_user_secret_kms_key_id = module.key.arn
 
   storage_encrypted = true
-  kms_key_id        = aws_kms_key.database.arn
+  kms_key_id        = module.key.arn
 
   db_subnet_group_name            = aws_db_subnet_group.this.name
   vpc_security_group_ids          = [var.security_group_id]
@@ -194,7 +174,7 @@ resource "aws_rds_cluster_instance" "this" {
   copy_tags_to_snapshot      = true
 
   performance_insights_enabled          = true
-  performance_insights_kms_key_id       = aws_kms_key.database.arn
+  performance_insights_kms_key_id       = module.key.arn
   performance_insights_retention_period = var.performance_insights_retention_days
   monitoring_interval                   = var.monitoring_interval_s
   monitoring_role_arn                   = aws_iam_role.monitoring.arn
@@ -255,7 +235,7 @@ resource "aws_secretsmanager_secret" "login" {
 
   name                    = "${var.name}/db/${each.key}"
   description             = "PostgreSQL LOGIN role ${each.key} of ${var.name}"
-  kms_key_id              = aws_kms_key.database.arn
+  kms_key_id              = module.key.arn
   recovery_window_in_days = var.secret_recovery_window_days
 }
 

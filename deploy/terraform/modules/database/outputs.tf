@@ -40,5 +40,5 @@ output "login_secret_arns" {
 
 output "kms_key_arn" {
   description = "KMS key that encrypts the database storage and all database secrets; readers of the secrets need kms:Decrypt on it."
-  value       = aws_kms_key.database.arn
+  value       = module.key.arn
 }

@@ -26,40 +26,22 @@ locals {
   }
 }
 
-resource "aws_kms_key" "ingestion" {
-  description             = "${var.name} batch bucket, Lambda environment, DLQ and logs"
-  enable_key_rotation     = true
-  deletion_window_in_days = var.kms_deletion_window_days
+module "key" {
+  source = "../kms_key"
 
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [
-      {
-        Sid       = "AccountAdministers"
-        Effect    = "Allow"
-        Principal = { AWS = "arn:${local.partition}:iam::${local.account_id}:root" }
-        Action    = "kms:*"
-        Resource  = "*"
-      },
-      {
-        Sid       = "CloudWatchLogsUse"
-        Effect    = "Allow"
-        Principal = { Service = "logs.${local.region}.amazonaws.com" }
-        Action    = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
-        Resource  = "*"
-        Condition = {
-          ArnLike = {
-            "kms:EncryptionContext:aws:logs:arn" = "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:*"
-          }
-        }
-      },
-    ]
-  })
+  alias                = "${var.name}-ingestion"
+  description          = "${var.name} batch bucket, Lambda environment, DLQ and logs"
+  deletion_window_days = var.kms_deletion_window_days
 }
 
-resource "aws_kms_alias" "ingestion" {
-  name          = "alias/${var.name}-ingestion"
-  target_key_id = aws_kms_key.ingestion.key_id
+moved {
+  from = aws_kms_key.ingestion
+  to   = module.key.aws_kms_key.this
+}
+
+moved {
+  from = aws_kms_alias.ingestion
+  to   = module.key.aws_kms_alias.this
 }
 
 # --- Bucket --------------------------------------------------------------------------------------
@@ -93,7 +75,7 @@ resource "aws_s3_bucket_server_side_encryption_configuration" "this" {
   rule {
     apply_server_side_encryption_by_default {
       sse_algorithm     = "aws:kms"
-      kms_master_key_id = aws_kms_key.ingestion.arn
+      kms_master_key_id = module.key.arn
     }
     bucket_key_enabled = true
   }
@@ -203,7 +185,7 @@ data "aws_iam_policy_document" "writer" {
   statement {
     sid       = "EncryptBatches"
     actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
-    resources = [aws_kms_key.ingestion.arn]
+    resources = [module.key.arn]
 
     condition {
       test     = "StringEquals"
@@ -223,7 +205,7 @@ data "aws_iam_policy_document" "reader" {
   statement {
     sid       = "DecryptObjects"
     actions   = ["kms:Decrypt"]
-    resources = [aws_kms_key.ingestion.arn]
+    resources = [module.key.arn]
 
     condition {
       test     = "StringEquals"
@@ -253,7 +235,7 @@ resource "aws_iam_role_policy" "reader" {
 
 resource "aws_sqs_queue" "dlq" {
   name                      = "${var.name}-ingest-dlq"
-  kms_master_key_id         = aws_kms_key.ingestion.arn
+  kms_master_key_id         = module.key.arn
   message_retention_seconds = 1209600 # 14 days, the maximum: time to replay failed events
 }
 
@@ -261,7 +243,7 @@ resource "aws_cloudwatch_log_group" "lambda" {
   #checkov:skip=CKV_AWS_338:Retention is the per-environment variable log_retention_days (365 in prod, shorter in dev/staging to save cost).
   name              = "/aws/lambda/${var.name}-ingestion"
   retention_in_days = var.log_retention_days
-  kms_key_id        = aws_kms_key.ingestion.arn
+  kms_key_id        = module.key.arn
 }
 
 data "aws_iam_policy_document" "lambda_assume" {
@@ -337,7 +319,7 @@ data "aws_iam_policy_document" "lambda" {
   statement {
     sid       = "OwnKey"
     actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
-    resources = [aws_kms_key.ingestion.arn]
+    resources = [module.key.arn]
   }
 
   statement {
@@ -388,7 +370,7 @@ resource "aws_lambda_function" "this" {
   timeout                        = each.value.timeout_s
   memory_size                    = each.value.memory_mib
   reserved_concurrent_executions = each.value.concurrency
-  kms_key_arn                    = aws_kms_key.ingestion.arn
+  kms_key_arn                    = module.key.arn
 
   image_config {
     entry_point = ["python", "-m", "awslambdaric"]

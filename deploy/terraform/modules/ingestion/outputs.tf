@@ -10,7 +10,7 @@ output "bucket_arn" {
 
 output "kms_key_arn" {
   description = "KMS key of the batch bucket, the Lambda environment and the DLQ."
-  value       = aws_kms_key.ingestion.arn
+  value       = module.key.arn
 }
 
 output "function_names" {

@@ -14,40 +14,35 @@ locals {
   actions    = [aws_sns_topic.this.arn]
 }
 
-resource "aws_kms_key" "alarms" {
-  description             = "${var.name} alarm topic"
-  enable_key_rotation     = true
-  deletion_window_in_days = var.kms_deletion_window_days
+module "key" {
+  source = "../kms_key"
 
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [
-      {
-        Sid       = "AccountAdministers"
-        Effect    = "Allow"
-        Principal = { AWS = "arn:${local.partition}:iam::${local.account_id}:root" }
-        Action    = "kms:*"
-        Resource  = "*"
-      },
-      {
-        Sid       = "CloudWatchAlarmsPublish"
-        Effect    = "Allow"
-        Principal = { Service = "cloudwatch.amazonaws.com" }
-        Action    = ["kms:Decrypt", "kms:GenerateDataKey*"]
-        Resource  = "*"
-      },
-    ]
-  })
+  alias                = "${var.name}-alarms"
+  description          = "${var.name} alarm topic"
+  deletion_window_days = var.kms_deletion_window_days
+  logs_may_use         = false
+  extra_statements = [{
+    Sid       = "CloudWatchAlarmsPublish"
+    Effect    = "Allow"
+    Principal = { Service = "cloudwatch.amazonaws.com" }
+    Action    = ["kms:Decrypt", "kms:GenerateDataKey*"]
+    Resource  = "*"
+  }]
 }
 
-resource "aws_kms_alias" "alarms" {
-  name          = "alias/${var.name}-alarms"
-  target_key_id = aws_kms_key.alarms.key_id
+moved {
+  from = aws_kms_key.alarms
+  to   = module.key.aws_kms_key.this
+}
+
+moved {
+  from = aws_kms_alias.alarms
+  to   = module.key.aws_kms_alias.this
 }
 
 resource "aws_sns_topic" "this" {
   name              = "${var.name}-alarms"
-  kms_master_key_id = aws_kms_key.alarms.arn
+  kms_master_key_id = module.key.arn
 }
 
 resource "aws_sns_topic_policy" "this" {

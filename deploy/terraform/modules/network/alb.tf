@@ -370,7 +370,7 @@ resource "aws_cloudwatch_log_group" "waf" {
   #checkov:skip=CKV_AWS_338:Retention is the per-environment variable log_retention_days (365 in prod, shorter in dev/staging to save cost).
   name              = "aws-waf-logs-${var.name}" # WAF requires this prefix
   retention_in_days = var.log_retention_days
-  kms_key_id        = aws_kms_key.network.arn
+  kms_key_id        = module.key.arn
 }
 
 resource "aws_wafv2_web_acl_logging_configuration" "this" {

@@ -15,8 +15,6 @@ data "aws_availability_zones" "available" {
 
 data "aws_caller_identity" "current" {}
 
-data "aws_partition" "current" {}
-
 locals {
   az_count  = 2
   azs       = data.aws_availability_zones.available.names
@@ -183,38 +181,20 @@ resource "aws_flow_log" "this" {
 }
 
 # Key for the module's CloudWatch log group (WAF logs).
-resource "aws_kms_key" "network" {
-  description             = "${var.name} network logs"
-  enable_key_rotation     = true
-  deletion_window_in_days = var.kms_deletion_window_days
+module "key" {
+  source = "../kms_key"
 
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [
-      {
-        Sid       = "AccountAdministers"
-        Effect    = "Allow"
-        Principal = { AWS = "arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root" }
-        Action    = "kms:*"
-        Resource  = "*"
-      },
-      {
-        Sid       = "CloudWatchLogsUse"
-        Effect    = "Allow"
-        Principal = { Service = "logs.${data.aws_region.current.name}.amazonaws.com" }
-        Action    = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
-        Resource  = "*"
-        Condition = {
-          ArnLike = {
-            "kms:EncryptionContext:aws:logs:arn" = "arn:${data.aws_partition.current.partition}:logs:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:log-group:*"
-          }
-        }
-      },
-    ]
-  })
+  alias                = "${var.name}-network"
+  description          = "${var.name} network logs"
+  deletion_window_days = var.kms_deletion_window_days
 }
 
-resource "aws_kms_alias" "network" {
-  name          = "alias/${var.name}-network"
-  target_key_id = aws_kms_key.network.key_id
+moved {
+  from = aws_kms_key.network
+  to   = module.key.aws_kms_key.this
+}
+
+moved {
+  from = aws_kms_alias.network
+  to   = module.key.aws_kms_alias.this
 }

@@ -30,7 +30,7 @@ resource "aws_s3_bucket_server_side_encryption_configuration" "artifacts" {
   rule {
     apply_server_side_encryption_by_default {
       sse_algorithm     = "aws:kms"
-      kms_master_key_id = aws_kms_key.pipeline.arn
+      kms_master_key_id = module.key.arn
     }
     bucket_key_enabled = true
   }

@@ -8,7 +8,7 @@ resource "aws_cloudwatch_log_group" "pre_traffic" {
   #checkov:skip=CKV_AWS_338:Retention is the per-environment variable log_retention_days (365 in prod, shorter in dev/staging to save cost).
   name              = "/aws/lambda/${var.name}-pre-traffic"
   retention_in_days = var.log_retention_days
-  kms_key_id        = aws_kms_key.pipeline.arn
+  kms_key_id        = module.key.arn
 }
 
 data "aws_iam_policy_document" "pre_traffic_assume" {
@@ -60,7 +60,7 @@ data "aws_iam_policy_document" "pre_traffic" {
   statement {
     sid       = "OwnKey"
     actions   = ["kms:Decrypt"] # its environment variables
-    resources = [aws_kms_key.pipeline.arn]
+    resources = [module.key.arn]
   }
 }
 
@@ -83,7 +83,7 @@ resource "aws_lambda_function" "pre_traffic" {
   timeout                        = 300 # two checks x 6 tries x (10 s apart + 5 s timeout), with room
   memory_size                    = 128
   reserved_concurrent_executions = 2 # one deployment at a time per group; a retry at most
-  kms_key_arn                    = aws_kms_key.pipeline.arn
+  kms_key_arn                    = module.key.arn
 
   environment {
     variables = {

@@ -53,7 +53,7 @@ data "aws_iam_policy_document" "artifacts_access" {
   statement {
     sid       = "ArtifactKey"
     actions   = ["kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"]
-    resources = [aws_kms_key.pipeline.arn]
+    resources = [module.key.arn]
   }
 }
 

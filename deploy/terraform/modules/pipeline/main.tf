@@ -42,40 +42,22 @@ locals {
   pre_traffic_function_name = "${var.name}-pre-traffic"
 }
 
-resource "aws_kms_key" "pipeline" {
-  description             = "${var.name} pipeline artifacts and build logs"
-  enable_key_rotation     = true
-  deletion_window_in_days = var.kms_deletion_window_days
+module "key" {
+  source = "../kms_key"
 
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [
-      {
-        Sid       = "AccountAdministers"
-        Effect    = "Allow"
-        Principal = { AWS = "arn:${local.partition}:iam::${local.account_id}:root" }
-        Action    = "kms:*"
-        Resource  = "*"
-      },
-      {
-        Sid       = "CloudWatchLogsUse"
-        Effect    = "Allow"
-        Principal = { Service = "logs.${local.region}.amazonaws.com" }
-        Action    = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
-        Resource  = "*"
-        Condition = {
-          ArnLike = {
-            "kms:EncryptionContext:aws:logs:arn" = "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:*"
-          }
-        }
-      },
-    ]
-  })
+  alias                = "${var.name}-pipeline"
+  description          = "${var.name} pipeline artifacts and build logs"
+  deletion_window_days = var.kms_deletion_window_days
 }
 
-resource "aws_kms_alias" "pipeline" {
-  name          = "alias/${var.name}-pipeline"
-  target_key_id = aws_kms_key.pipeline.key_id
+moved {
+  from = aws_kms_key.pipeline
+  to   = module.key.aws_kms_key.this
+}
+
+moved {
+  from = aws_kms_alias.pipeline
+  to   = module.key.aws_kms_alias.this
 }
 
 # Created PENDING: a person completes the GitHub handshake once in the console (see README).
@@ -90,7 +72,7 @@ resource "aws_cloudwatch_log_group" "codebuild" {
   #checkov:skip=CKV_AWS_338:Retention is the per-environment variable log_retention_days (365 in prod, shorter in dev/staging to save cost).
   name              = "/codebuild/${var.name}"
   retention_in_days = var.log_retention_days
-  kms_key_id        = aws_kms_key.pipeline.arn
+  kms_key_id        = module.key.arn
 }
 
 resource "aws_codebuild_project" "build" {
@@ -100,7 +82,7 @@ resource "aws_codebuild_project" "build" {
   name           = "${var.name}-build"
   description    = "Run .ci/run, build and push the image, write the deployment artifacts"
   service_role   = aws_iam_role.build[0].arn
-  encryption_key = aws_kms_key.pipeline.arn
+  encryption_key = module.key.arn
   build_timeout  = 60
 
   source {
@@ -150,7 +132,7 @@ resource "aws_codebuild_project" "deploy" {
   name           = "${var.name}-deploy-step"
   description    = "STEP=migrate: run the migrate one-off task on the new image; STEP=release: roll the worker and Lambda functions forward"
   service_role   = aws_iam_role.deploy.arn
-  encryption_key = aws_kms_key.pipeline.arn
+  encryption_key = module.key.arn
   build_timeout  = 30
 
   source {
@@ -239,7 +221,7 @@ resource "aws_codebuild_project" "import" {
   name           = "${var.name}-import-image"
   description    = "Copy the promoted image by digest into ${var.name}'s repository; write imageDetail.json, taskdef.json, appspec.yaml"
   service_role   = aws_iam_role.import[0].arn
-  encryption_key = aws_kms_key.pipeline.arn
+  encryption_key = module.key.arn
   build_timeout  = 30
 
   source {
@@ -357,7 +339,7 @@ resource "aws_codepipeline" "this" {
 
     encryption_key {
       type = "KMS"
-      id   = aws_kms_key.pipeline.arn
+      id   = module.key.arn
     }
   }
 

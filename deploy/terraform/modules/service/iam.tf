@@ -14,7 +14,7 @@ locals {
   }
 
   task_secret_keys = {
-    api     = [var.db_kms_key_arn, aws_kms_key.service.arn]
+    api     = [var.db_kms_key_arn, module.key.arn]
     worker  = [var.db_kms_key_arn]
     migrate = [var.db_kms_key_arn]
     import  = [var.db_kms_key_arn]

@@ -13,40 +13,22 @@ locals {
   partition  = data.aws_partition.current.partition
 }
 
-resource "aws_kms_key" "service" {
-  description             = "${var.name} images, container logs and the ingest token"
-  enable_key_rotation     = true
-  deletion_window_in_days = var.kms_deletion_window_days
+module "key" {
+  source = "../kms_key"
 
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [
-      {
-        Sid       = "AccountAdministers"
-        Effect    = "Allow"
-        Principal = { AWS = "arn:${local.partition}:iam::${local.account_id}:root" }
-        Action    = "kms:*"
-        Resource  = "*"
-      },
-      {
-        Sid       = "CloudWatchLogsUse"
-        Effect    = "Allow"
-        Principal = { Service = "logs.${local.region}.amazonaws.com" }
-        Action    = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
-        Resource  = "*"
-        Condition = {
-          ArnLike = {
-            "kms:EncryptionContext:aws:logs:arn" = "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:*"
-          }
-        }
-      },
-    ]
-  })
+  alias                = "${var.name}-service"
+  description          = "${var.name} images, container logs and the ingest token"
+  deletion_window_days = var.kms_deletion_window_days
 }
 
-resource "aws_kms_alias" "service" {
-  name          = "alias/${var.name}-service"
-  target_key_id = aws_kms_key.service.key_id
+moved {
+  from = aws_kms_key.service
+  to   = module.key.aws_kms_key.this
+}
+
+moved {
+  from = aws_kms_alias.service
+  to   = module.key.aws_kms_alias.this
 }
 
 resource "aws_ecs_cluster" "this" {
@@ -80,7 +62,7 @@ resource "aws_ecr_repository" "app" {
 
   encryption_configuration {
     encryption_type = "KMS"
-    kms_key         = aws_kms_key.service.arn
+    kms_key         = module.key.arn
   }
 }
 
@@ -129,7 +111,7 @@ resource "aws_cloudwatch_log_group" "ecs" {
   #checkov:skip=CKV_AWS_338:Retention is the per-environment variable log_retention_days (365 in prod, shorter in dev/staging to save cost).
   name              = "/ecs/${var.name}"
   retention_in_days = var.log_retention_days
-  kms_key_id        = aws_kms_key.service.arn
+  kms_key_id        = module.key.arn
 }
 
 # Bearer token(s) for the API's batch upload endpoint. JSON key "tokens": a comma-separated list,
@@ -144,7 +126,7 @@ resource "aws_secretsmanager_secret" "ingest_tokens" {
   #checkov:skip=CKV2_AWS_57:No rotation Lambda: rotate by adding a token to the comma-separated list, moving clients, then removing the old one.
   name                    = "${var.name}/api/ingest-tokens"
   description             = "Bearer tokens accepted by the ${var.name} batch upload endpoint (RATES_INGEST_TOKENS)"
-  kms_key_id              = aws_kms_key.service.arn
+  kms_key_id              = module.key.arn
   recovery_window_in_days = var.secret_recovery_window_days
 }
 

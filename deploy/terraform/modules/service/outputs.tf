@@ -60,5 +60,5 @@ output "ingest_tokens_secret_arn" {
 
 output "kms_key_arn" {
   description = "KMS key of the image repository, container logs and ingest token."
-  value       = aws_kms_key.service.arn
+  value       = module.key.arn
 }
