@@ -30,7 +30,7 @@ ROOT_DIR = TF_ROOT / "root"
 AWS_DIR = REPO_ROOT / "deploy" / "aws"
 MODULES = ("network", "database", "service", "ingestion", "monitoring", "pipeline")
 # Modules the others call (never the root): the same checks apply to them.
-BUILDING_BLOCKS = ("kms_key",)
+BUILDING_BLOCKS = ("kms_key", "lambda_role")
 ALL_MODULES = (*MODULES, *BUILDING_BLOCKS)
 ENVS = ("dev", "staging", "prod")
 MODULE_FILES = ("main.tf", "variables.tf", "outputs.tf", "versions.tf", "README.md")

@@ -6,12 +6,9 @@ data "aws_caller_identity" "current" {}
 
 data "aws_region" "current" {}
 
-data "aws_partition" "current" {}
-
 locals {
   account_id = data.aws_caller_identity.current.account_id
   region     = data.aws_region.current.name
-  partition  = data.aws_partition.current.partition
 
   lambda_environment = {
     RATES_DB_HOST                = var.db_host
@@ -239,53 +236,7 @@ resource "aws_sqs_queue" "dlq" {
   message_retention_seconds = 1209600 # 14 days, the maximum: time to replay failed events
 }
 
-resource "aws_cloudwatch_log_group" "lambda" {
-  #checkov:skip=CKV_AWS_338:Retention is the per-environment variable log_retention_days (365 in prod, shorter in dev/staging to save cost).
-  name              = "/aws/lambda/${var.name}-ingestion"
-  retention_in_days = var.log_retention_days
-  kms_key_id        = module.key.arn
-}
-
-data "aws_iam_policy_document" "lambda_assume" {
-  statement {
-    actions = ["sts:AssumeRole"]
-
-    principals {
-      type        = "Service"
-      identifiers = ["lambda.amazonaws.com"]
-    }
-
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [local.account_id]
-    }
-  }
-}
-
-resource "aws_iam_role" "lambda" {
-  name               = "${var.name}-ingestion-lambda"
-  description        = "Ingest and queue-depth Lambda functions of ${var.name}"
-  assume_role_policy = data.aws_iam_policy_document.lambda_assume.json
-}
-
-resource "aws_iam_role_policy_attachment" "lambda_vpc" {
-  role       = aws_iam_role.lambda.name
-  policy_arn = "arn:${local.partition}:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
-}
-
-resource "aws_iam_role_policy_attachment" "lambda_xray" {
-  role       = aws_iam_role.lambda.name
-  policy_arn = "arn:${local.partition}:iam::aws:policy/AWSXRayDaemonWriteAccess"
-}
-
 data "aws_iam_policy_document" "lambda" {
-  statement {
-    sid       = "Logs"
-    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
-    resources = ["${aws_cloudwatch_log_group.lambda.arn}:*"]
-  }
-
   statement {
     sid       = "WorkerPassword"
     actions   = ["secretsmanager:GetSecretValue"]
@@ -335,10 +286,41 @@ data "aws_iam_policy_document" "lambda" {
   }
 }
 
-resource "aws_iam_role_policy" "lambda" {
-  name   = "ingestion"
-  role   = aws_iam_role.lambda.id
-  policy = data.aws_iam_policy_document.lambda.json
+module "lambda_role" {
+  source = "../lambda_role"
+
+  role_name          = "${var.name}-ingestion-lambda"
+  role_description   = "Ingest and queue-depth Lambda functions of ${var.name}"
+  log_group_name     = "/aws/lambda/${var.name}-ingestion"
+  log_retention_days = var.log_retention_days
+  kms_key_arn        = module.key.arn
+  policy_name        = "ingestion"
+  policy_json        = data.aws_iam_policy_document.lambda.json
+}
+
+moved {
+  from = aws_cloudwatch_log_group.lambda
+  to   = module.lambda_role.aws_cloudwatch_log_group.this
+}
+
+moved {
+  from = aws_iam_role.lambda
+  to   = module.lambda_role.aws_iam_role.this
+}
+
+moved {
+  from = aws_iam_role_policy_attachment.lambda_vpc
+  to   = module.lambda_role.aws_iam_role_policy_attachment.vpc
+}
+
+moved {
+  from = aws_iam_role_policy_attachment.lambda_xray
+  to   = module.lambda_role.aws_iam_role_policy_attachment.xray
+}
+
+moved {
+  from = aws_iam_role_policy.lambda
+  to   = module.lambda_role.aws_iam_role_policy.this
 }
 
 locals {
@@ -364,7 +346,7 @@ resource "aws_lambda_function" "this" {
 
   function_name                  = "${var.name}-${each.key}"
   description                    = "rates ${each.key} (${each.value.command[0]})"
-  role                           = aws_iam_role.lambda.arn
+  role                           = module.lambda_role.role_arn
   package_type                   = "Image"
   image_uri                      = var.image_uri
   timeout                        = each.value.timeout_s
@@ -396,17 +378,14 @@ resource "aws_lambda_function" "this" {
 
   logging_config {
     log_format = "JSON"
-    log_group  = aws_cloudwatch_log_group.lambda.name
+    log_group  = module.lambda_role.log_group_name
   }
 
   lifecycle {
     ignore_changes = [image_uri] # the pipeline's release step deploys new images
   }
 
-  depends_on = [
-    aws_iam_role_policy.lambda,
-    aws_iam_role_policy_attachment.lambda_vpc,
-  ]
+  depends_on = [module.lambda_role] # its permissions in place before it first runs
 }
 
 resource "aws_lambda_function_event_invoke_config" "this" {

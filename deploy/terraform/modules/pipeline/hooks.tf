@@ -4,53 +4,7 @@
 # deployment before any production traffic moves. A zip-packaged Lambda (python3.12 runtime,
 # standard library + the runtime's boto3), so it never ships inside the image it tests.
 
-resource "aws_cloudwatch_log_group" "pre_traffic" {
-  #checkov:skip=CKV_AWS_338:Retention is the per-environment variable log_retention_days (365 in prod, shorter in dev/staging to save cost).
-  name              = "/aws/lambda/${var.name}-pre-traffic"
-  retention_in_days = var.log_retention_days
-  kms_key_id        = module.key.arn
-}
-
-data "aws_iam_policy_document" "pre_traffic_assume" {
-  statement {
-    actions = ["sts:AssumeRole"]
-
-    principals {
-      type        = "Service"
-      identifiers = ["lambda.amazonaws.com"]
-    }
-
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [local.account_id]
-    }
-  }
-}
-
-resource "aws_iam_role" "pre_traffic" {
-  name               = "${var.name}-pre-traffic-hook"
-  description        = "CodeDeploy pre-traffic hook of ${var.name}: report the verdict of its test-listener checks"
-  assume_role_policy = data.aws_iam_policy_document.pre_traffic_assume.json
-}
-
-resource "aws_iam_role_policy_attachment" "pre_traffic_vpc" {
-  role       = aws_iam_role.pre_traffic.name
-  policy_arn = "arn:${local.partition}:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
-}
-
-resource "aws_iam_role_policy_attachment" "pre_traffic_xray" {
-  role       = aws_iam_role.pre_traffic.name
-  policy_arn = "arn:${local.partition}:iam::aws:policy/AWSXRayDaemonWriteAccess"
-}
-
 data "aws_iam_policy_document" "pre_traffic" {
-  statement {
-    sid       = "Logs"
-    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
-    resources = ["${aws_cloudwatch_log_group.pre_traffic.arn}:*"]
-  }
-
   statement {
     sid       = "ReportVerdict"
     actions   = ["codedeploy:PutLifecycleEventHookExecutionStatus"]
@@ -64,10 +18,41 @@ data "aws_iam_policy_document" "pre_traffic" {
   }
 }
 
-resource "aws_iam_role_policy" "pre_traffic" {
-  name   = "pre-traffic-hook"
-  role   = aws_iam_role.pre_traffic.id
-  policy = data.aws_iam_policy_document.pre_traffic.json
+module "pre_traffic_role" {
+  source = "../lambda_role"
+
+  role_name          = "${var.name}-pre-traffic-hook"
+  role_description   = "CodeDeploy pre-traffic hook of ${var.name}: report the verdict of its test-listener checks"
+  log_group_name     = "/aws/lambda/${var.name}-pre-traffic"
+  log_retention_days = var.log_retention_days
+  kms_key_arn        = module.key.arn
+  policy_name        = "pre-traffic-hook"
+  policy_json        = data.aws_iam_policy_document.pre_traffic.json
+}
+
+moved {
+  from = aws_cloudwatch_log_group.pre_traffic
+  to   = module.pre_traffic_role.aws_cloudwatch_log_group.this
+}
+
+moved {
+  from = aws_iam_role.pre_traffic
+  to   = module.pre_traffic_role.aws_iam_role.this
+}
+
+moved {
+  from = aws_iam_role_policy_attachment.pre_traffic_vpc
+  to   = module.pre_traffic_role.aws_iam_role_policy_attachment.vpc
+}
+
+moved {
+  from = aws_iam_role_policy_attachment.pre_traffic_xray
+  to   = module.pre_traffic_role.aws_iam_role_policy_attachment.xray
+}
+
+moved {
+  from = aws_iam_role_policy.pre_traffic
+  to   = module.pre_traffic_role.aws_iam_role_policy.this
 }
 
 resource "aws_lambda_function" "pre_traffic" {
@@ -75,7 +60,7 @@ resource "aws_lambda_function" "pre_traffic" {
   #checkov:skip=CKV_AWS_272:The package is built from the reviewed repository (deploy/aws/hooks/package.py) by whoever applies Terraform; no signing profile exists for it.
   function_name                  = local.pre_traffic_function_name
   description                    = "CodeDeploy AfterAllowTestTraffic hook: /readyz and /rates on the test listener"
-  role                           = aws_iam_role.pre_traffic.arn
+  role                           = module.pre_traffic_role.role_arn
   runtime                        = "python3.12"
   handler                        = "pre_traffic.handler"
   filename                       = var.hook_package_path
@@ -106,13 +91,10 @@ resource "aws_lambda_function" "pre_traffic" {
 
   logging_config {
     log_format = "Text"
-    log_group  = aws_cloudwatch_log_group.pre_traffic.name
+    log_group  = module.pre_traffic_role.log_group_name
   }
 
-  depends_on = [
-    aws_iam_role_policy.pre_traffic,
-    aws_iam_role_policy_attachment.pre_traffic_vpc,
-  ]
+  depends_on = [module.pre_traffic_role] # its permissions in place before it first runs
 }
 
 # AWSCodeDeployRoleForECS may invoke only functions named CodeDeployHook_*: allow this one.
