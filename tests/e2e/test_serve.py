@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
+import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -177,6 +179,31 @@ def test_the_files_written_per_request_live_in_memory(
     server.send_signal(signal.SIGTERM)  # type: ignore[attr-defined]
     server.wait(timeout=30)  # type: ignore[attr-defined]
     assert not directory.exists()
+
+
+@pytest.mark.skipif(not Path("/dev/shm").is_dir(), reason="no /dev/shm on this machine")
+def test_a_new_master_removes_what_masters_killed_outright_left_in_memory(
+    start_rates: Callable[..., object], database_url: str, port: int, tmp_path: Path
+) -> None:
+    """A SIGKILLed master leaves its metrics directory on /dev/shm; the next `rates serve`
+    removes it. The directory of a master still alive stays."""
+    killed = subprocess.Popen(["sleep", "60"])
+    killed.kill()
+    killed.wait()
+    left = Path(f"/dev/shm/rates-metrics-{killed.pid}-testleft")
+    alive = Path(f"/dev/shm/rates-metrics-{os.getpid()}-testalive")
+    for directory in (left, alive):
+        directory.mkdir()
+        (directory / "counter_1.db").write_bytes(b"\0" * 4096)
+    try:
+        env = rates_env(RATES_DATABASE_URL=database_url, RATES_PORT=str(port), RATES_WORKERS="1")
+        start_rates("serve", env=env, log=tmp_path / "serve.log")
+        wait_for(f"http://127.0.0.1:{port}/readyz")
+        assert not left.exists()
+        assert (alive / "counter_1.db").is_file()
+    finally:
+        shutil.rmtree(left, ignore_errors=True)
+        shutil.rmtree(alive, ignore_errors=True)
 
 
 def wait_for_workers(master: int, count: int, old: int) -> None:

@@ -93,7 +93,8 @@ def serve(settings: Settings, reread: Callable[[], Settings]) -> None:
         shutil.rmtree(directory, ignore_errors=True)  # stale files from an earlier run
         Path(directory).mkdir(parents=True)
     else:
-        own = tempfile.mkdtemp(prefix="rates-metrics-", dir=_memory_dir())
+        _remove_dead_masters_directories(Path(_memory_dir() or tempfile.gettempdir()))
+        own = tempfile.mkdtemp(prefix=f"{_OWN_PREFIX}{os.getpid()}-", dir=_memory_dir())
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = own
     master = os.getpid()
     try:
@@ -102,6 +103,25 @@ def serve(settings: Settings, reread: Callable[[], Settings]) -> None:
         # Workers are forked inside run(): none may remove files the others still write.
         if own is not None and os.getpid() == master:
             shutil.rmtree(own, ignore_errors=True)
+
+
+_OWN_PREFIX = "rates-metrics-"  # then the master's pid: rates-metrics-<pid>-<random>
+
+
+def _remove_dead_masters_directories(parent: Path) -> None:
+    """A master killed outright (SIGKILL, the OOM killer) cannot remove its metrics directory,
+    and on /dev/shm that holds memory until reboot: each new master removes those of this user
+    whose master is gone. A live pid, even a reused one, keeps its directory."""
+    for directory in parent.glob(f"{_OWN_PREFIX}*-*"):
+        pid = directory.name.removeprefix(_OWN_PREFIX).split("-", 1)[0]
+        if not pid.isdigit() or directory.stat().st_uid != os.getuid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(directory, ignore_errors=True)
+        except PermissionError:  # alive, another user's process
+            continue
 
 
 def _memory_dir() -> str | None:
