@@ -88,15 +88,16 @@ def serve(settings: Settings, reread: Callable[[], Settings]) -> None:
     Metrics of all worker processes are shared through PROMETHEUS_MULTIPROC_DIR, which must be
     set before prometheus_client is first imported, that is, here, before any worker forks."""
     directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    master = os.getpid()
     own = None  # a directory of our own, in memory, removed when the master ends
     if directory:
         shutil.rmtree(directory, ignore_errors=True)  # stale files from an earlier run
         Path(directory).mkdir(parents=True)
     else:
-        _remove_dead_masters_directories(Path(_memory_dir() or tempfile.gettempdir()))
-        own = tempfile.mkdtemp(prefix=f"{_OWN_PREFIX}{os.getpid()}-", dir=_memory_dir())
+        parent = _memory_dir() or tempfile.gettempdir()
+        _remove_dead_masters_directories(Path(parent))
+        own = tempfile.mkdtemp(prefix=f"{_OWN_PREFIX}{master}-", dir=parent)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = own
-    master = os.getpid()
     try:
         _GunicornServer(settings, reread).run()
     finally:
@@ -114,14 +115,14 @@ def _remove_dead_masters_directories(parent: Path) -> None:
     whose master is gone. A live pid, even a reused one, keeps its directory."""
     for directory in parent.glob(f"{_OWN_PREFIX}*-*"):
         pid = directory.name.removeprefix(_OWN_PREFIX).split("-", 1)[0]
-        if not pid.isdigit() or directory.stat().st_uid != os.getuid():
-            continue
         try:
+            if not pid.isdigit() or directory.stat().st_uid != os.getuid():
+                continue
             os.kill(int(pid), 0)
         except ProcessLookupError:
             shutil.rmtree(directory, ignore_errors=True)
-        except PermissionError:  # alive, another user's process
-            continue
+        except (PermissionError, FileNotFoundError):
+            continue  # alive as another user's process; or removed by another new master
 
 
 def _memory_dir() -> str | None:
