@@ -7,7 +7,9 @@ Starts a private PostgreSQL (stock settings), loads the sample dump (or a dump g
   (b) region-to-region queries for January (e.g. china_main -> northern_europe),
 runs wrk for --duration seconds at --connections, and then pgbench -M prepared at the same
 concurrency over the same statements (pgbench takes at most 128 scripts, so it draws from a
-128-query subset). Prints requests/s, p50/p99, failed requests, tps and the ratio.
+128-query subset). Prints requests/s, p50/p99, failed requests, tps and the ratio. It does so
+twice: with the answer cache off (every request runs its statement), then with the default
+cache, printing the share of requests it answered (repeats whose data version still holds).
 
 Then the same port-pair queries go to the service this project replaces (bench/original.py:
 Flask under gunicorn's defaults, reading `prices` loaded by psql from the same plain-SQL
@@ -33,6 +35,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from urllib.parse import urlencode
 
+import httpx2 as httpx
 import psycopg
 
 from bench.stack import REPO, pg_client, private_cluster, rates_env, serving, workers_setting
@@ -50,6 +53,11 @@ from rates.query import (
 
 DEFAULT_DUMP = REPO.parent / "shared" / "data" / "rates.sql"
 PGBENCH_MAX_SCRIPTS = 128
+# The uncached path (every request runs its statement) first, then the product's default.
+CACHE_MODES: dict[str, dict[str, str]] = {
+    "answer cache off": {"RATES_ANSWER_CACHE_MB": "0"},
+    "answer cache on (default)": {},
+}
 LUA = """
 local paths = {%s}
 local counter = 0
@@ -90,6 +98,13 @@ def region_queries(conn: psycopg.Connection, count: int, rng: random.Random) -> 
         start = first + timedelta(days=rng.randrange(10))
         queries.append(_query(origin, destination, start, last))
     return queries
+
+
+def cache_lookups(base: str) -> dict[str, float]:
+    """The API's answer-cache lookups so far, by outcome, from its /metrics."""
+    text = httpx.get(f"{base}/metrics").text
+    found = re.findall(r'^rates_answer_cache_lookups_total\{outcome="(\w+)"\} (\S+)$', text, re.M)
+    return {"hit": 0.0, "stale": 0.0, "miss": 0.0} | {k: float(v) for k, v in found}
 
 
 def _query(origin: str, destination: str, start: date, end: date) -> dict:
@@ -257,23 +272,32 @@ def main() -> int:
             f"cores: {os.cpu_count()}, API workers: {args.workers or 'default'}, "
             f"connections: {args.connections}, duration: {args.duration}s"
         )
-        port = free_port()
-        env = rates_env(cluster, RATES_PORT=str(port), **workers_setting(args.workers))
-        with serving([sys.executable, "-m", "rates", "serve"], env, port, "/readyz") as base:
-            answers = {}
-            for name, queries in workloads.items():
-                api = run_wrk(base, queries, args.duration, args.connections, workdir)
-                tps = run_pgbench(
-                    cluster, "rates", queries, args.duration, args.connections, workdir
-                )
-                answers[name] = api
-                print(
-                    f"{name:>10}: {len(queries)} distinct queries | API {api['rps']:.0f} req/s, "
-                    f"p50 {api['p50_ms']:.2f} ms, p99 {api['p99_ms']:.2f} ms, "
-                    f"failed {api['failed']} of {api['requests']} | pgbench {tps:.0f} tps | "
-                    f"ratio {api['rps'] / tps:.2f}"
-                )
-        ours = answers["port pairs"]
+        pgbench_tps: dict[str, float] = {}
+        answers: dict[str, dict[str, dict]] = {}
+        for cache, cache_setting in CACHE_MODES.items():
+            port = free_port()
+            env = rates_env(
+                cluster, RATES_PORT=str(port), **workers_setting(args.workers), **cache_setting
+            )
+            with serving([sys.executable, "-m", "rates", "serve"], env, port, "/readyz") as base:
+                answers[cache] = {}
+                for name, queries in workloads.items():
+                    before = cache_lookups(base)
+                    api = run_wrk(base, queries, args.duration, args.connections, workdir)
+                    hits = cache_lookups(base)["hit"] - before["hit"]
+                    if name not in pgbench_tps:
+                        pgbench_tps[name] = run_pgbench(
+                            cluster, "rates", queries, args.duration, args.connections, workdir
+                        )
+                    tps = pgbench_tps[name]
+                    answers[cache][name] = api
+                    print(
+                        f"{name:>10}, {cache}: {len(queries)} distinct queries, "
+                        f"{hits / api['requests']:.0%} of requests answered from the cache | "
+                        f"API {api['rps']:.0f} req/s, p50 {api['p50_ms']:.2f} ms, "
+                        f"p99 {api['p99_ms']:.2f} ms, failed {api['failed']} of "
+                        f"{api['requests']} | pgbench {tps:.0f} tps | ratio {api['rps'] / tps:.2f}"
+                    )
         port_pairs = workloads["port pairs"]
         for label in ("original as shipped", "original with an index"):
             if label == "original with an index":
@@ -290,9 +314,14 @@ def main() -> int:
                 f"port pairs, {label} (Flask, gunicorn's default single sync worker): "
                 f"{theirs['rps']:.0f} req/s, p50 {theirs['p50_ms']:.2f} ms, "
                 f"p99 {theirs['p99_ms']:.2f} ms, failed {theirs['failed']} of "
-                f"{theirs['requests']} | rates serve: {ours['rps'] / theirs['rps']:.1f}x the "
-                f"throughput, p99 {ours['p99_ms']:.2f} against {theirs['p99_ms']:.2f} ms"
+                f"{theirs['requests']}"
             )
+            for cache, ours in answers.items():
+                ours = ours["port pairs"]
+                print(
+                    f"    rates serve, {cache}: {ours['rps'] / theirs['rps']:.1f}x the "
+                    f"throughput, p99 {ours['p99_ms']:.2f} against {theirs['p99_ms']:.2f} ms"
+                )
         return 0
 
 

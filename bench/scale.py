@@ -13,7 +13,8 @@ cell duration (about as long), twice: with the machine flat out (no pause betwee
 at about a third of that (8 ms pauses). Each time it also measures the load beside one process
 spinning on a core, as a floor: what any background work costs the API on this machine. Last,
 the flat-out load split by phase: ten more uploads with no worker running, a worker applying
-them, and the worker merging their route-days.
+them, and the worker merging their route-days. The API's answer cache is off, so every request
+runs its query (bench.api measures repeats with the cache on).
 
     .venv/bin/python -m bench.scale [--sizes 1000000 10000000] [--duration 10]
 """
@@ -135,11 +136,15 @@ def main() -> int:
             RATES_INGEST_TOKENS=TOKEN,
             RATES_STORAGE_DIR=str(workdir / "store"),
             RATES_WORKER_METRICS_PORT="0",
+            # Each cell rotates over a few hundred queries, which the answer cache would
+            # answer from memory after their first pass: this measures the queries.
+            RATES_ANSWER_CACHE_MB="0",
             **workers_setting(args.workers),
         )
         print(
             f"cores: {os.cpu_count()}, connections: {args.connections}, "
-            f"duration: {args.duration}s per cell"
+            f"duration: {args.duration}s per cell, answer cache off (every request runs its "
+            "query; bench.api measures the cache)"
         )
         for size in args.sizes:
             routes = round(size / (DAYS * MEAN_PRICES_PER_ROUTE_DAY))

@@ -6,11 +6,13 @@ import gzip
 from pathlib import Path
 
 import psycopg
+from fastapi.testclient import TestClient
 
 from rates.db.connection import connect
 from rates.db.queries import rebuild_read_model
 from rates.ingest.formats import Compression, Format
 from rates.ingest.submit import accept_upload
+from rates.ingest.worker import Worker
 from rates.settings import Settings
 from rates.storage import PayloadStore, read_chunks
 
@@ -41,6 +43,21 @@ def ingest_settings(database_url: str, storage: Path, **overrides: object) -> Se
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
+
+
+def apply_all(settings: Settings) -> None:
+    """Runs a real worker until the queue is empty."""
+    worker = Worker(settings, name="test-worker")
+    while worker.run(once=True):
+        pass
+
+
+def submit_and_apply(client: TestClient, settings: Settings, body: bytes, headers: dict) -> dict:
+    """Submits a batch over HTTP, applies the queue, and returns the batch as GET shows it."""
+    response = client.post("/batches", content=body, headers=headers)
+    assert response.status_code == 202, response.text
+    apply_all(settings)
+    return client.get(response.headers["Location"], headers=AUTH).json()
 
 
 def csv_rows(count: int, *, day: str = "2021-02-01", start_price: int = 100) -> str:

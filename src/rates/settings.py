@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     workers: int = Field(default_factory=_default_workers, ge=1)
     graceful_timeout_s: float = Field(default=30.0, gt=0)
     max_range_days: int = Field(default=366, ge=1)
+    # Rendered /rates answers kept per API process, reused while the data version holds
+    # (api/answers.py); 0 keeps none.
+    answer_cache_mb: int = Field(default=32, ge=0)
 
     # Local stack
     data_dir: Path = Path(".rates")

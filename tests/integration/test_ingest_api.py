@@ -22,10 +22,12 @@ from rates.settings import Settings
 from tests.ingest_helpers import (
     READ_TOKEN,
     TOKEN,
+    apply_all,
     csv_rows,
     ingest_settings,
     prices_of_batch,
     seed_ports,
+    submit_and_apply,
     total_prices,
 )
 
@@ -44,20 +46,6 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 def client(settings: Settings) -> Iterator[TestClient]:
     with TestClient(create_app(settings)) as test_client:
         yield test_client
-
-
-def apply_all(settings: Settings) -> None:
-    """Runs a real worker until the queue is empty."""
-    worker = Worker(settings, name="test-worker")
-    while worker.run(once=True):
-        pass
-
-
-def submit_and_apply(client: TestClient, settings: Settings, body: bytes, headers: dict) -> dict:
-    response = client.post("/batches", content=body, headers=headers)
-    assert response.status_code == 202, response.text
-    apply_all(settings)
-    return client.get(response.headers["Location"], headers=AUTH).json()
 
 
 def test_plain_and_quoted_csv_load_the_same_rows(client: TestClient, settings: Settings) -> None:

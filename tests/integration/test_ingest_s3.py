@@ -27,10 +27,16 @@ from rates.ingest import batches as batch_sql
 from rates.ingest import lambda_handler
 from rates.ingest.submit import register_s3_object
 from rates.ingest.sweep import delete, orphans
-from rates.ingest.worker import Worker
 from rates.settings import Settings
 from rates.storage import PayloadStore
-from tests.ingest_helpers import AUTH, csv_rows, ingest_settings, prices_of_batch, seed_ports
+from tests.ingest_helpers import (
+    AUTH,
+    apply_all,
+    csv_rows,
+    ingest_settings,
+    prices_of_batch,
+    seed_ports,
+)
 
 BUCKET = "rates-batches"
 
@@ -97,12 +103,6 @@ def upload(client: TestClient, rows: str) -> httpx.Response:
     return client.post(
         "/batches", content=rows.encode(), headers={**AUTH, "Content-Type": "text/csv"}
     )
-
-
-def apply_all(settings: Settings) -> None:
-    worker = Worker(settings, name="s3-test")
-    while worker.run(once=True):
-        pass
 
 
 def test_uploads_are_stored_in_s3_and_applied_from_there(settings: Settings, s3) -> None:  # type: ignore[no-untyped-def]

@@ -13,6 +13,7 @@ from fastapi.openapi.utils import get_openapi
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from rates.api import batches, health, locations, rates, web
+from rates.api.answers import AnswerCache
 from rates.api.errors import install_error_handlers
 from rates.api.middleware import ObservabilityMiddleware
 from rates.db.connection import create_pool, create_sync_pool
@@ -50,6 +51,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.state.pool = pool
     app.state.large_regions = LargeRegions()
+    app.state.answers = AnswerCache(settings.answer_cache_mb * 2**20)
     app.state.ingest_pool = ingest_pool
     app.state.store = PayloadStore(settings)
     app.state.shutting_down = False

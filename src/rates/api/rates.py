@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from rates.api.answers import AnswerCache, KeptAnswer
 from rates.api.errors import error_response_for, json_response
 from rates.api.rates_csv import VARY_ACCEPT, rates_csv_response, wants_csv
 from rates.api.schemas import ERROR_RESPONSES, RatesResponse
-from rates.query import RatesQuery, fetch_daily_rates, fetch_data_version
+from rates.observability import metrics
+from rates.query import DailyRate, RatesQuery, fetch_daily_rates, fetch_data_version
 
 router = APIRouter(tags=["rates"])
 
@@ -77,25 +81,37 @@ async def get_rates(request: Request) -> Response:
         max_range_days=request.app.state.settings.max_range_days,
     )
     as_csv = wants_csv(request)
+    answers: AnswerCache = request.app.state.answers
+    key = (query, as_csv)
+    kept = answers.get(key)
     async with request.app.state.pool.connection() as conn:
-        if (asked := request.headers.get("if-none-match")) is not None:
-            etag = _etag(await fetch_data_version(conn), as_csv)
-            if _matches(asked, etag):
-                return Response(status_code=304, headers=_cache_headers(etag))
+        asked = request.headers.get("if-none-match")
+        if kept is not None or asked is not None:
+            version = await fetch_data_version(conn)
+            headers = _cache_headers(_etag(version, as_csv))
+            if asked is not None and _matches(asked, headers["ETag"]):
+                return Response(status_code=304, headers=headers)
+            if kept is not None and kept.data_version == version:
+                metrics.ANSWER_CACHE_LOOKUPS.labels("hit").inc()
+                return kept.response(headers)
+        metrics.ANSWER_CACHE_LOOKUPS.labels("miss" if kept is None else "stale").inc()
         answer = await fetch_daily_rates(conn, query, request.app.state.large_regions)
-    headers = _cache_headers(_etag(answer.data_version, as_csv))
+    response = _render(query, answer.rates, as_csv)
+    answers.keep(key, KeptAnswer.of(answer.data_version, response))
+    response.headers.update(_cache_headers(_etag(answer.data_version, as_csv)))
+    return response
+
+
+def _render(query: RatesQuery, rates: Sequence[DailyRate], as_csv: bool) -> Response:
     if as_csv:
-        response = rates_csv_response(query, answer.rates)
-        response.headers.update(headers)
-        return response
+        return rates_csv_response(query, rates)
     return json_response(
         {
             "rates": [
                 {"day": rate.day.isoformat(), "price": rate.price, "count": rate.count}
-                for rate in answer.rates
+                for rate in rates
             ]
-        },
-        headers=headers,
+        }
     )
 
 

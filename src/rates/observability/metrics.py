@@ -44,6 +44,12 @@ DB_POOL_WAITING = Gauge(
     "Requests waiting for a database connection",
     multiprocess_mode="livesum",
 )
+ANSWER_CACHE_LOOKUPS = Counter(
+    "rates_answer_cache_lookups",
+    "GET /rates answers looked up in the process's answer cache: hit (answered from it), stale"
+    " (kept, but of an older data version), miss (not kept)",
+    ["outcome"],
+)
 READINESS_OK = Gauge(
     "rates_readiness_ok",
     "1 when the last readiness check reached the database, else 0",
