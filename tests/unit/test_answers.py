@@ -17,10 +17,10 @@ def test_the_least_recently_used_answer_is_dropped_first() -> None:
     cache = AnswerCache(max_bytes=2 * one.size)
     cache.keep("a", one)
     cache.keep("b", answer(1, 1000))
-    assert cache.get("a") is one  # "a" is now the most recently used
+    assert cache.get("a") == one  # "a" is now the most recently used
     cache.keep("c", answer(1, 1000))
     assert cache.get("b") is None
-    assert cache.get("a") is one and cache.get("c") is not None
+    assert cache.get("a") == one and cache.get("c") is not None
     assert cache.bytes == 2 * one.size <= cache.max_bytes
 
 
@@ -29,7 +29,7 @@ def test_a_new_answer_replaces_the_old_one_and_too_large_ones_are_not_kept() -> 
     cache.keep("a", answer(1, 1000))
     newer = answer(2, 2000)
     cache.keep("a", newer)
-    assert len(cache) == 1 and cache.get("a") is newer and cache.bytes == newer.size
+    assert len(cache) == 1 and cache.get("a") == newer and cache.bytes == newer.size
     cache.keep("a", answer(3, 20_000))
     assert len(cache) == 0 and cache.bytes == 0
 

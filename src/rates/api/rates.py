@@ -82,7 +82,7 @@ async def get_rates(request: Request) -> Response:
     )
     as_csv = wants_csv(request)
     answers: AnswerCache = request.app.state.answers
-    key = (query, as_csv)
+    key = (query.date_from, query.date_to, query.origin, query.destination, as_csv)
     kept = answers.get(key)
     async with request.app.state.pool.connection() as conn:
         asked = request.headers.get("if-none-match")
