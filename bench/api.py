@@ -11,7 +11,9 @@ concurrency over the same statements (pgbench takes at most 128 scripts, so it d
 twice: with the answer cache off (every request runs its statement), then with the default
 cache, printing the share of requests it answered (repeats whose data version still holds).
 
-Then the same port-pair queries go to the service this project replaces (bench/original.py:
+Then the same port-pair queries go to the floor of any Python request path here
+(bench/floor.py: a bare ASGI app with one fixed answer behind the same server), and to the
+service this project replaces (bench/original.py:
 Flask under gunicorn's defaults, reading `prices` loaded by psql from the same plain-SQL
 dump), first as shipped (no index on routes), then with an index on (orig_code, dest_code,
 day), and `rates serve`'s figures are printed as multiples of its.
@@ -299,6 +301,17 @@ def main() -> int:
                         f"{api['requests']} | pgbench {tps:.0f} tps | ratio {api['rps'] / tps:.2f}"
                     )
         port_pairs = workloads["port pairs"]
+        port = free_port()
+        floor = [*gunicorn(port), "-k", "rates.api.worker.RatesUvicornWorker"]
+        floor += ["-w", str(args.workers or max(2, os.cpu_count() or 1)), "bench.floor:app"]
+        with serving(floor, dict(os.environ), port, "/") as base:
+            bare = run_wrk(base, port_pairs, args.duration, args.connections, workdir)
+        print(
+            f"port pairs, the floor (bench/floor.py: a bare ASGI app behind the same server and "
+            f"worker class, one fixed answer, no database): {bare['rps']:.0f} req/s, p50 "
+            f"{bare['p50_ms']:.2f} ms, p99 {bare['p99_ms']:.2f} ms, failed {bare['failed']} of "
+            f"{bare['requests']} | floor / pgbench {bare['rps'] / pgbench_tps['port pairs']:.2f}"
+        )
         for label in ("original as shipped", "original with an index"):
             if label == "original with an index":
                 with psycopg.connect(cluster.conninfo("original"), autocommit=True) as conn:
@@ -306,9 +319,9 @@ def main() -> int:
                     conn.execute("ANALYZE prices")
             port = free_port()
             original_env = {**os.environ, "ORIGINAL_DATABASE_URL": cluster.url("original")}
-            original = [sys.executable, "-m", "gunicorn", "-b", f"127.0.0.1:{port}"]
             ready = f"/rates?{urlencode(port_pairs[0])}"
-            with serving([*original, "bench.original:app"], original_env, port, ready) as base:
+            original = [*gunicorn(port), "bench.original:app"]
+            with serving(original, original_env, port, ready) as base:
                 theirs = run_wrk(base, port_pairs, args.duration, args.connections, workdir)
             print(
                 f"port pairs, {label} (Flask, gunicorn's default single sync worker): "
@@ -323,6 +336,10 @@ def main() -> int:
                     f"throughput, p99 {ours['p99_ms']:.2f} against {theirs['p99_ms']:.2f} ms"
                 )
         return 0
+
+
+def gunicorn(port: int) -> list[str]:
+    return [sys.executable, "-m", "gunicorn", "-b", f"127.0.0.1:{port}"]
 
 
 def load_original(cluster: LocalPostgres, dump: Path) -> None:
