@@ -3,32 +3,17 @@ the current one, and are then byte for byte what the database would answer."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
 
 from rates.api.app import create_app
 from rates.settings import Settings
-from tests.ingest_helpers import AUTH, csv_rows, ingest_settings, seed_ports, submit_and_apply
+from tests.ingest_helpers import AUTH, csv_rows, submit_and_apply
 
 CSV = {**AUTH, "Content-Type": "text/csv"}
 WORLD = {"date_from": "2021-02-01", "date_to": "2021-02-03", "origin": "world"}
 PORT_PAIR = {"date_from": "2021-02-01", "date_to": "2021-02-03", "origin": "CNSGH"}
-
-
-@pytest.fixture
-def settings(database_url: str, tmp_path: Path) -> Settings:
-    seed_ports(database_url)
-    return ingest_settings(database_url, tmp_path / "store")
-
-
-@pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as test_client:
-        yield test_client
 
 
 def lookups() -> dict[str, float]:

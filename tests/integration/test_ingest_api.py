@@ -36,18 +36,6 @@ CSV = {**AUTH, "Content-Type": "text/csv"}
 NDJSON = {**AUTH, "Content-Type": "application/x-ndjson"}
 
 
-@pytest.fixture
-def settings(database_url: str, tmp_path: Path) -> Settings:
-    seed_ports(database_url)
-    return ingest_settings(database_url, tmp_path / "store")
-
-
-@pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as test_client:
-        yield test_client
-
-
 def test_plain_and_quoted_csv_load_the_same_rows(client: TestClient, settings: Settings) -> None:
     """A plain CSV goes through COPY's parser in blocks, a quoted one row by row (the log
     says which); both store exactly the same prices."""
