@@ -281,7 +281,8 @@ def main() -> int:
             env = rates_env(
                 cluster, RATES_PORT=str(port), **workers_setting(args.workers), **cache_setting
             )
-            with serving([sys.executable, "-m", "rates", "serve"], env, port, "/readyz") as base:
+            serve = [sys.executable, "-m", "rates", "serve"]
+            with serving(serve, env, port, "/readyz", workdir / "serve.log") as base:
                 answers[cache] = {}
                 for name, queries in workloads.items():
                     before = cache_lookups(base)
@@ -304,7 +305,7 @@ def main() -> int:
         port = free_port()
         floor = [*gunicorn(port), "-k", "rates.api.worker.RatesUvicornWorker"]
         floor += ["-w", str(args.workers or max(2, os.cpu_count() or 1)), "bench.floor:app"]
-        with serving(floor, dict(os.environ), port, "/") as base:
+        with serving(floor, dict(os.environ), port, "/", workdir / "floor.log") as base:
             bare = run_wrk(base, port_pairs, args.duration, args.connections, workdir)
         print(
             f"port pairs, the floor (bench/floor.py: a bare ASGI app behind the same server and "
@@ -321,7 +322,7 @@ def main() -> int:
             original_env = {**os.environ, "ORIGINAL_DATABASE_URL": cluster.url("original")}
             ready = f"/rates?{urlencode(port_pairs[0])}"
             original = [*gunicorn(port), "bench.original:app"]
-            with serving(original, original_env, port, ready) as base:
+            with serving(original, original_env, port, ready, workdir / "original.log") as base:
                 theirs = run_wrk(base, port_pairs, args.duration, args.connections, workdir)
             print(
                 f"port pairs, {label} (Flask, gunicorn's default single sync worker): "

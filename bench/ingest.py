@@ -33,7 +33,7 @@ from pathlib import Path
 import httpx2 as httpx
 import psycopg
 
-from bench.stack import pg_client, private_cluster, rates_env, wait_ready
+from bench.stack import pg_client, private_cluster, rates_env, start, wait_ready
 from rates.db.demo import DemoSpec, generate_demo
 from rates.db.migrate import migrate
 from rates.devstack import LocalPostgres, free_port
@@ -103,14 +103,15 @@ class Stack:
             RATES_STORAGE_DIR=str(workdir / "store"),
             RATES_WORKER_POLL_INTERVAL_S="0.5",
         )
-        self.api = subprocess.Popen([sys.executable, "-m", "rates", "serve"], env=self.env)
+        self.workdir = workdir
+        self.api = start([sys.executable, "-m", "rates", "serve"], self.env, workdir / "serve.log")
         self.worker: subprocess.Popen[bytes] | None = None
         wait_ready(f"{self.base}/readyz")
 
     def fresh_worker(self) -> subprocess.Popen[bytes]:
         self.stop_worker()
-        self.worker = subprocess.Popen(
-            [sys.executable, "-m", "rates", "worker"], env=self.env, stderr=subprocess.DEVNULL
+        self.worker = start(
+            [sys.executable, "-m", "rates", "worker"], self.env, self.workdir / "worker.log"
         )
         return self.worker
 

@@ -18,6 +18,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import psycopg
 
@@ -91,12 +92,14 @@ def timed_rates_load(cluster: LocalPostgres, database: str, dump: str) -> float:
     env["RATES_DATABASE_URL"] = cluster.url(database)
     settled(cluster)
     started = time.perf_counter()
-    subprocess.run(
-        [sys.executable, "-m", "rates", "db", "load", dump],
-        env=env,
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
+    with (Path(dump).parent / "rates-db-load.log").open("ab") as log:
+        subprocess.run(
+            [sys.executable, "-m", "rates", "db", "load", dump],
+            env=env,
+            check=True,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     return time.perf_counter() - started
 
 

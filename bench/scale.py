@@ -37,7 +37,7 @@ import httpx2 as httpx
 import psycopg
 
 from bench.api import run_wrk
-from bench.stack import private_cluster, rates_env, serving, workers_setting
+from bench.stack import private_cluster, rates_env, serving, start, workers_setting
 from rates.db.demo import DemoSpec, generate_demo
 from rates.db.migrate import migrate
 from rates.devstack import LocalPostgres, free_port
@@ -132,7 +132,6 @@ def main() -> int:
         env = rates_env(
             cluster,
             RATES_PORT=str(port),
-            RATES_ACCESS_LOG="false",
             RATES_INGEST_TOKENS=TOKEN,
             RATES_STORAGE_DIR=str(workdir / "store"),
             RATES_WORKER_METRICS_PORT="0",
@@ -179,7 +178,7 @@ def main() -> int:
                 f" then VACUUM (ANALYZE) prices took {settled_s:.0f}s"
             )
             serve = [sys.executable, "-m", "rates", "serve"]
-            with serving(serve, env, port, "/readyz") as base:
+            with serving(serve, env, port, "/readyz", workdir / "serve.log") as base:
                 for (kind, window), batch in workloads.items():
                     r = run_wrk(base, batch, args.duration, args.connections, workdir)
                     results[(size, kind, window)] = r
@@ -212,7 +211,7 @@ def _heavy_pairs_during_batches(
 ) -> None:
     """Heavy-pair p99 idle, beside a busy loop, and while ten batches apply, flat out and
     paced; prints each against idle."""
-    worker = subprocess.Popen([sys.executable, "-m", "rates", "worker"], env=env)
+    worker = start([sys.executable, "-m", "rates", "worker"], env, workdir / "worker.log")
     try:
         with psycopg.connect(cluster.conninfo("rates")) as conn:
             ports = [row[0] for row in conn.execute("SELECT code FROM ports")]
@@ -274,7 +273,7 @@ def _phases_of_ingestion(
         uploading = pool.submit(lambda: [_submit(base, path) for path in files])
         uploads = load(duration=0, until=uploading.done)
         locations = uploading.result()
-        worker = subprocess.Popen([sys.executable, "-m", "rates", "worker"], env=env)
+        worker = start([sys.executable, "-m", "rates", "worker"], env, workdir / "worker.log")
         try:
             waiting = pool.submit(_wait_all, base, locations)
             applying = load(duration=0, until=waiting.done)

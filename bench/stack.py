@@ -55,10 +55,19 @@ def pg_client(cluster: LocalPostgres, binary: str, *args: str, options: str | No
 
 def rates_env(cluster: LocalPostgres, **settings: str) -> dict[str, str]:
     """The environment for `rates` commands against the cluster: no RATES_ variable of the
-    caller's, quiet logs, plus ``settings``."""
+    caller's, so the product's defaults (logging and the access log included), plus
+    ``settings``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("RATES_")}
-    env.update(RATES_DATABASE_URL=cluster.url("rates"), RATES_LOG_LEVEL="warning", **settings)
+    env.update(RATES_DATABASE_URL=cluster.url("rates"), **settings)
     return env
+
+
+def start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """Starts a process from the repository root (so ``bench.*`` modules import) with its
+    output appended to ``log``, where a deployment would collect it, instead of on the
+    benchmark's own output."""
+    with log.open("ab") as output:
+        return subprocess.Popen(command, env=env, cwd=REPO, stdout=output, stderr=subprocess.STDOUT)
 
 
 def wait_ready(url: str) -> None:
@@ -75,11 +84,12 @@ def wait_ready(url: str) -> None:
 
 
 @contextmanager
-def serving(command: list[str], env: dict[str, str], port: int, ready_path: str) -> Iterator[str]:
-    """Starts an HTTP service that ``command`` binds to ``port``, from the repository root
-    (so ``bench.*`` modules import); waits until ``ready_path`` answers 200, yields its base
-    URL, and stops it with SIGTERM."""
-    server = subprocess.Popen(command, env=env, cwd=REPO)
+def serving(
+    command: list[str], env: dict[str, str], port: int, ready_path: str, log: Path
+) -> Iterator[str]:
+    """Starts an HTTP service that ``command`` binds to ``port`` (see ``start``); waits until
+    ``ready_path`` answers 200, yields its base URL, and stops it with SIGTERM."""
+    server = start(command, env, log)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_ready(f"{base}{ready_path}")
