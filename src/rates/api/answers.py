@@ -70,6 +70,10 @@ class AnswerCache:
     def __len__(self) -> int:
         return len(self._answers)
 
+    @property
+    def enabled(self) -> bool:
+        return self.max_bytes > 0
+
     def get(self, key: Hashable) -> KeptAnswer | None:
         kept = self._answers.get(key)
         if kept is None:

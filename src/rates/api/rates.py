@@ -97,7 +97,8 @@ async def get_rates(request: Request) -> Response:
         metrics.ANSWER_CACHE_LOOKUPS.labels("miss" if kept is None else "stale").inc()
         answer = await fetch_daily_rates(conn, query, request.app.state.large_regions)
     response = _render(query, answer.rates, as_csv)
-    answers.keep(key, KeptAnswer.of(answer.data_version, response))
+    if answers.enabled:  # with the cache off, not even the copy of the headers is made
+        answers.keep(key, KeptAnswer.of(answer.data_version, response))
     response.headers.update(_cache_headers(_etag(answer.data_version, as_csv)))
     return response
 
