@@ -52,6 +52,7 @@ from rates.query import (
     RatesQuery,
     shortcut_for,
 )
+from rates.settings import default_workers
 
 DEFAULT_DUMP = REPO.parent / "shared" / "data" / "rates.sql"
 PGBENCH_MAX_SCRIPTS = 128
@@ -304,7 +305,7 @@ def main() -> int:
         port_pairs = workloads["port pairs"]
         port = free_port()
         floor = [*gunicorn(port), "-k", "rates.api.worker.RatesUvicornWorker"]
-        floor += ["-w", str(args.workers or max(2, os.cpu_count() or 1)), "bench.floor:app"]
+        floor += ["-w", str(args.workers or default_workers()), "bench.floor:app"]
         with serving(floor, dict(os.environ), port, "/", workdir / "floor.log") as base:
             bare = run_wrk(base, port_pairs, args.duration, args.connections, workdir)
         print(

@@ -52,7 +52,7 @@ class _FileVariablesSource(PydanticBaseSettingsSource):
         return values
 
 
-def _default_workers() -> int:
+def default_workers() -> int:
     """One async worker process per core: each saturates a core on its own."""
     return max(2, os.cpu_count() or 1)
 
@@ -85,7 +85,7 @@ class Settings(BaseSettings):
     # HTTP server
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
-    workers: int = Field(default_factory=_default_workers, ge=1)
+    workers: int = Field(default_factory=default_workers, ge=1)
     graceful_timeout_s: float = Field(default=30.0, gt=0)
     max_range_days: int = Field(default=366, ge=1)
     # Rendered /rates answers kept per API process, reused while the data version holds
