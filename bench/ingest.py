@@ -101,7 +101,6 @@ class Stack:
             RATES_PORT=str(self.port),
             RATES_INGEST_TOKENS=TOKEN,
             RATES_STORAGE_DIR=str(workdir / "store"),
-            RATES_WORKER_POLL_INTERVAL_S="0.5",
         )
         self.workdir = workdir
         self.api = start([sys.executable, "-m", "rates", "serve"], self.env, workdir / "serve.log")
