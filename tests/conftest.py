@@ -79,6 +79,14 @@ def database_url(postgres: LocalPostgres) -> Iterator[str]:
     _drop_database(postgres, name)
 
 
+@pytest.fixture
+def unmigrated_database_url(postgres: LocalPostgres) -> Iterator[str]:
+    """An empty database of this test's own, with no migration applied."""
+    name = _fresh_database(postgres, "template1")
+    yield postgres.url(name)
+    _drop_database(postgres, name)
+
+
 @pytest.fixture(scope="session")
 def sample_template(postgres: LocalPostgres) -> str:
     """A template database holding the sample dump, loaded once per run."""

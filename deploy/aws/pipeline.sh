@@ -7,14 +7,17 @@
 # byte for byte what prod runs.
 #
 #   pipeline.sh artifacts IMAGE_REF OUT_DIR  imageDetail.json, imagedefinitions.json, taskdef.json, appspec.yaml
-#   pipeline.sh migrate IMAGE_REF            run the migrate one-off task on IMAGE_REF; fail unless it exits 0
+#   pipeline.sh migrate IMAGE_REF            run the migrate one-off task on IMAGE_REF (migrations that the
+#                                            release still serving can live with); fail unless it exits 0
+#   pipeline.sh contract IMAGE_REF           after the release: the same task, applying the post-deploy
+#                                            migrations too (those removing what the old release used)
 #   pipeline.sh release IMAGE_REF            roll the worker service and the Lambda functions to IMAGE_REF
 #   pipeline.sh promote IMAGE_REF BUILD_DIR  hand IMAGE_REF (and these scripts) to PROMOTE_TO's pipeline, start it
 #   pipeline.sh import IMAGE_REF OUT_DIR     copy a promoted image into this repository, same digest; artifacts
 #
 # Environment (set on the CodeBuild projects by deploy/terraform/modules/pipeline):
 #   artifacts: API_TASK_FAMILY PRE_TRAFFIC_HOOK
-#   migrate:   CLUSTER MIGRATE_TASK_FAMILY SUBNETS SECURITY_GROUP
+#   migrate, contract: CLUSTER MIGRATE_TASK_FAMILY SUBNETS SECURITY_GROUP
 #   release:   CLUSTER WORKER_TASK_FAMILY WORKER_SERVICE LAMBDA_FUNCTIONS (space-separated)
 #   promote:   ARTIFACT_BUCKET PROMOTE_TO
 #   import:    ECR_REPOSITORY_URL (and what artifacts needs)
@@ -64,16 +67,20 @@ artifacts() {
   echo "artifacts: $(ls "$out" | tr '\n' ' ')for $image"
 }
 
-migrate() {
-  local image="$1" task_definition task exit_code reason attempt
+# Run the migrate task on image $2 (its own command, or the JSON container overrides $3), as
+# step $1; fail unless it exits 0.
+run_migrate_task() {
+  local step="$1" image="$2" overrides="${3:-}" task_definition task exit_code reason attempt
+  local -a override_args=()
+  [[ -z "$overrides" ]] || override_args=(--overrides "$overrides")
   task_definition="$(register_with_image "$MIGRATE_TASK_FAMILY" "$image")"
-  echo "migrate: running $task_definition"
+  echo "$step: running $task_definition"
   task="$(aws ecs run-task --cluster "$CLUSTER" --task-definition "$task_definition" \
-    --launch-type FARGATE --count 1 --started-by codepipeline-migrate \
+    --launch-type FARGATE --count 1 --started-by "codepipeline-$step" "${override_args[@]}" \
     --network-configuration "awsvpcConfiguration={subnets=[$SUBNETS],securityGroups=[$SECURITY_GROUP],assignPublicIp=DISABLED}" \
     --query 'tasks[0].taskArn' --output text)"
   if [[ -z "$task" || "$task" == "None" ]]; then
-    echo "migrate: ECS started no task (capacity or configuration problem)" >&2
+    echo "$step: ECS started no task (capacity or configuration problem)" >&2
     exit 1
   fi
   # Each wait gives up after 10 minutes; allow up to 30 (the project's build timeout).
@@ -81,18 +88,31 @@ migrate() {
     if aws ecs wait tasks-stopped --cluster "$CLUSTER" --tasks "$task"; then
       break
     fi
-    echo "migrate: still running after wait $attempt"
-    [[ "$attempt" -lt 3 ]] || { echo "migrate: gave up waiting for $task" >&2; exit 1; }
+    echo "$step: still running after wait $attempt"
+    [[ "$attempt" -lt 3 ]] || { echo "$step: gave up waiting for $task" >&2; exit 1; }
   done
   exit_code="$(aws ecs describe-tasks --cluster "$CLUSTER" --tasks "$task" \
     --query 'tasks[0].containers[?name==`migrate`].exitCode | [0]' --output text)"
   reason="$(aws ecs describe-tasks --cluster "$CLUSTER" --tasks "$task" \
     --query 'tasks[0].stoppedReason' --output text)"
   if [[ "$exit_code" != "0" ]]; then
-    echo "migrate: FAILED (exit code $exit_code, $reason); container log stream migrate/migrate/${task##*/}" >&2
+    echo "$step: FAILED (exit code $exit_code, $reason); container log stream migrate/migrate/${task##*/}" >&2
     exit 1
   fi
-  echo "migrate: done ($task)"
+  echo "$step: done ($task)"
+}
+
+# Before any traffic shifts: the task's own command (rates db migrate --before-deploy, then
+# the login roles), which leaves post-deploy migrations pending.
+migrate() {
+  run_migrate_task migrate "$1"
+}
+
+# After the blue/green shift and the worker's release, when no task of the old release serves:
+# the post-deploy migrations (and any other still pending).
+contract() {
+  run_migrate_task contract "$1" \
+    '{"containerOverrides": [{"name": "migrate", "command": ["rates db migrate"]}]}'
 }
 
 release() {
@@ -151,10 +171,10 @@ main() {
   local step="${1:-}"
   case "$step" in
     artifacts) [[ $# -eq 3 ]] || { echo "usage: $0 artifacts IMAGE_REF OUT_DIR" >&2; exit 2; }; artifacts "$2" "$3" ;;
-    migrate | release) [[ $# -eq 2 ]] || { echo "usage: $0 $step IMAGE_REF" >&2; exit 2; }; "$step" "$2" ;;
+    migrate | contract | release) [[ $# -eq 2 ]] || { echo "usage: $0 $step IMAGE_REF" >&2; exit 2; }; "$step" "$2" ;;
     promote) [[ $# -eq 3 ]] || { echo "usage: $0 promote IMAGE_REF BUILD_DIR" >&2; exit 2; }; promote "$2" "$3" ;;
     import) [[ $# -eq 3 ]] || { echo "usage: $0 import IMAGE_REF OUT_DIR" >&2; exit 2; }; import_image "$2" "$3" ;;
-    *) echo "usage: $0 {artifacts IMAGE_REF OUT_DIR | migrate IMAGE_REF | release IMAGE_REF | promote IMAGE_REF BUILD_DIR | import IMAGE_REF OUT_DIR}" >&2; exit 2 ;;
+    *) echo "usage: $0 {artifacts IMAGE_REF OUT_DIR | migrate IMAGE_REF | contract IMAGE_REF | release IMAGE_REF | promote IMAGE_REF BUILD_DIR | import IMAGE_REF OUT_DIR}" >&2; exit 2 ;;
   esac
 }
 

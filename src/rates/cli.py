@@ -17,7 +17,7 @@ from rich.console import Console
 from rates.db.connection import DatabaseNotConfigured, connect, require_conninfo
 from rates.db.demo import DemoSpec, generate_demo
 from rates.db.dump import load_dump, open_dump_source
-from rates.db.migrate import migrate
+from rates.db.migrate import Migration, migrate, pending_migrations
 from rates.devstack import (
     DevstackError,
     StackOptions,
@@ -163,11 +163,26 @@ def serve(host: Host = None, port: Port = None, workers: Workers = None) -> None
 
 
 @db_app.command("migrate")
-def db_migrate() -> None:
+def db_migrate(
+    before_deploy: Annotated[
+        bool,
+        typer.Option(
+            "--before-deploy",
+            help="Leave post-deploy migrations (those removing what the running release still "
+            "uses) pending; run a plain `rates db migrate` once the new release serves alone.",
+        ),
+    ] = False,
+) -> None:
     """Apply pending migrations (idempotent)."""
-    applied = _with_connection(load_settings(), migrate)
-    names = ", ".join(f"{m.version:04d}_{m.name}" for m in applied) or "none (schema is current)"
+
+    def run(conn: Any) -> tuple[list[Migration], list[Migration]]:
+        return migrate(conn, before_deploy=before_deploy), pending_migrations(conn)
+
+    applied, left = _with_connection(load_settings(), run)
+    names = ", ".join(m.label for m in applied) or "none (schema is current)"
     console.print(f"applied migrations: {names}")
+    if left:
+        console.print(f"left for after the deploy: {', '.join(m.label for m in left)}")
 
 
 @db_app.command("load")

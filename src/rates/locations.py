@@ -14,6 +14,7 @@ from typing import Any, Literal
 import psycopg
 
 from rates.errors import InvalidRequest
+from rates.query import UNMERGED_BATCHES
 
 MAX_QUERY_CHARS = 100
 DEFAULT_MATCHES = 10
@@ -57,23 +58,28 @@ LIMIT %(limit)s
 """
 
 # The first two top-level regions and the latest day with prices. The latest day comes from
-# one index probe per known route (the newest daily total of each), not a scan of route_days.
-EXAMPLE_LANE_SQL = """
+# one index probe per known route (the newest merged daily total of each), not a scan of
+# route_days, and from the rows of batches not merged yet.
+EXAMPLE_LANE_SQL = f"""
 SELECT
     (SELECT slug FROM regions WHERE parent_slug IS NULL ORDER BY slug LIMIT 1) AS origin,
     coalesce(
         (SELECT slug FROM regions WHERE parent_slug IS NULL ORDER BY slug OFFSET 1 LIMIT 1),
         (SELECT slug FROM regions WHERE parent_slug IS NULL ORDER BY slug LIMIT 1)
     ) AS destination,
-    (SELECT max(newest.day)
-     FROM routes
-     CROSS JOIN LATERAL (
-         SELECT day FROM route_days
-         WHERE route_days.orig_code = routes.orig_code
-           AND route_days.dest_code = routes.dest_code
-         ORDER BY day DESC
-         LIMIT 1
-     ) AS newest) AS last_day
+    greatest(
+        (SELECT max(newest.day)
+         FROM routes
+         CROSS JOIN LATERAL (
+             SELECT day FROM route_days
+             WHERE route_days.batch_id IS NULL
+               AND route_days.orig_code = routes.orig_code
+               AND route_days.dest_code = routes.dest_code
+             ORDER BY day DESC
+             LIMIT 1
+         ) AS newest),
+        (SELECT max(day) FROM route_days WHERE batch_id = ANY ({UNMERGED_BATCHES}))
+    ) AS last_day
 """
 
 

@@ -34,6 +34,14 @@ case "$1 $2" in
            "containerDefinitions": [{"name": "api", "image": "old"},
                                     {"name": "sidecar", "image": "x"}],
            "revision": 7, "status": "ACTIVE"}' ;;
+  "ecs register-task-definition") echo "arn:aws:ecs:eu-west-1:1:task-definition/migrate:8" ;;
+  "ecs run-task") echo "arn:aws:ecs:eu-west-1:123456789012:task/rates-staging/0a1b2c" ;;
+  "ecs wait") ;;
+  "ecs describe-tasks")
+    case "$*" in
+      *exitCode*) echo "${FAKE_EXIT_CODE:-0}" ;;
+      *) echo "Essential container in task exited" ;;
+    esac ;;
   "s3 cp") cp "$3" "$AWS_S3_DIR/$(basename "$4")" ;;
   "codepipeline start-pipeline-execution") echo "exec-1" ;;
   *) echo "fake aws: unexpected call: $*" >&2; exit 1 ;;
@@ -61,6 +69,10 @@ def env(tmp_path: Path) -> dict[str, str]:
         "PRE_TRAFFIC_HOOK": "rates-staging-pre-traffic",
         "ARTIFACT_BUCKET": "rates-staging-pipeline-123456789012",
         "PROMOTE_TO": "rates-prod",
+        "CLUSTER": "rates-staging",
+        "MIGRATE_TASK_FAMILY": "rates-staging-migrate",
+        "SUBNETS": "subnet-1,subnet-2",
+        "SECURITY_GROUP": "sg-1",
     }
 
 
@@ -156,6 +168,38 @@ def test_promote_without_a_next_environment_fails(env: dict[str, str], tmp_path:
     assert result.returncode == 1
     assert "PROMOTE_TO" in result.stderr
     assert calls(env) == []
+
+
+def test_migrations_before_the_deploy_leave_post_deploy_ones_for_the_contract_step(
+    env: dict[str, str],
+) -> None:
+    """Migrate runs the task's own command, which leaves post-deploy migrations pending while
+    the old release serves (test_terraform checks that command); Contract, after the release,
+    runs the same task on the same image with a plain `rates db migrate`. Either fails the
+    pipeline when the task does not exit 0."""
+    for step in ("migrate", "contract"):
+        result = run(env, step, IMAGE_BY_DIGEST)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.rstrip().endswith(
+            f"{step}: done (arn:aws:ecs:eu-west-1:123456789012:task/rates-staging/0a1b2c)"
+        )
+    run_tasks = [call for call in calls(env) if call.startswith("ecs run-task ")]
+    assert len(run_tasks) == 2
+    assert "--overrides" not in run_tasks[0]
+    assert "--started-by codepipeline-migrate " in run_tasks[0]
+    overrides = run_tasks[1].split("--overrides ", 1)[1].split(" --network-configuration")[0]
+    assert json.loads(overrides) == {
+        "containerOverrides": [{"name": "migrate", "command": ["rates db migrate"]}]
+    }
+    # Each registers a revision of the migrate family whose containers run the new image.
+    assert sum(call.startswith("ecs register-task-definition") for call in calls(env)) == 2
+    sent = Path(env["AWS_CALLS"]).read_text()
+    assert f'"image": "{IMAGE_BY_DIGEST}"' in sent and '"image": "old"' not in sent
+
+    env["FAKE_EXIT_CODE"] = "1"
+    failed = run(env, "contract", IMAGE_BY_DIGEST)
+    assert failed.returncode == 1
+    assert "contract: FAILED (exit code 1" in failed.stderr
 
 
 def test_buildspec_deploys_the_digest_the_push_produced() -> None:

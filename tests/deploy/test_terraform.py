@@ -975,7 +975,12 @@ def test_containers_follow_the_application_contract() -> None:
     }
     assert argv["api"][:5] == ["rates", "serve", "--host", "0.0.0.0", "--port"]
     assert argv["worker"] == ["rates", "worker"]
-    assert argv["migrate"] == ["sh", "-c", "rates db migrate && rates db grant-logins"]
+    # Post-deploy migrations wait for the pipeline's Contract step (test_pipeline_scripts).
+    assert argv["migrate"] == [
+        "sh",
+        "-c",
+        "rates db migrate --before-deploy && rates db grant-logins",
+    ]
     assert argv["import"][:3] == ["rates", "db", "load"]
     assert argv["import"][3].startswith("s3://")
     ingestion = directory_docs(TF_ROOT / "modules" / "ingestion")
@@ -1126,7 +1131,7 @@ def dynamic_stages(pipeline: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def test_prod_deploys_the_digest_staging_deployed_after_an_approval() -> None:
     """Staging's pipeline builds and hands its deployed digest on; prod's has no build: an S3
     source (the promotion bundle), a manual approval, an import of the same digest, then the
-    same migrate, blue/green and release steps."""
+    same migrate, blue/green, release and contract steps."""
     values = {env: parsed(TF_ROOT / "envs" / env / "terraform.tfvars") for env in ENVS}
     assert values["staging"]["pipeline_promotes_to"] == "prod"
     assert values["staging"]["pipeline_promoted_from"] is None
@@ -1155,7 +1160,17 @@ def test_prod_deploys_the_digest_staging_deployed_after_an_approval() -> None:
 
     # In file order: nothing is deployed before the approval and the import.
     text = (TF_ROOT / "modules" / "pipeline" / "main.tf").read_text(encoding="utf-8")
-    order = ["Source", "Build", "Approve", "ImportImage", "Migrate", "Deploy", "Release", "Promote"]
+    order = [
+        "Source",
+        "Build",
+        "Approve",
+        "ImportImage",
+        "Migrate",
+        "Deploy",
+        "Release",
+        "Contract",
+        "Promote",
+    ]
     positions = [
         text.index(f'name = "{name}"') if name != "Build" else text.index('["Build"]')
         for name in order

@@ -10,15 +10,22 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from typer.testing import CliRunner
 
+from rates.cli import app
 from rates.db.connection import connect
 from rates.db.demo import DemoSpec, generate_demo
 from rates.db.dump import load_dump, open_dump
-from rates.db.migrate import MigrationLimits, available_migrations, migrate
+from rates.db.migrate import (
+    MigrationLimits,
+    available_migrations,
+    migrate,
+    pending_migrations,
+)
 from rates.db.queries import rebuild_read_model
 from rates.errors import DataAlreadyLoaded, InvalidDump
 from rates.ingest.batches import ADD_TO_REGION_DAYS
-from rates.query import DAILY_RATES_SQL, MIN_PRICES_PER_DAY
+from rates.query import DAILY_RATES_SQL, MIN_PRICES_PER_DAY, PORT_PAIR_RATES_SQL
 from rates.settings import Settings
 from tests.conftest import SAMPLE_DUMP
 
@@ -36,6 +43,75 @@ def test_migrate_is_idempotent_and_records_every_version(database_url: str) -> N
         assert migrate(conn) == []
         versions = [row[0] for row in conn.execute("SELECT version FROM schema_migrations")]
     assert versions == [m.version for m in available_migrations()]
+
+
+# The port-pair statement of the release before migration 0017, which reads route-days
+# without naming batch_id: during a deploy from it, it still serves until the shift ends.
+PREVIOUS_RELEASE_PORT_PAIR_READ = """
+SELECT day, sum(total), sum(prices) FROM route_days
+WHERE orig_code = %(origin)s AND dest_code = %(destination)s
+  AND day BETWEEN %(date_from)s AND %(date_to)s
+GROUP BY day
+"""
+PAIR = {"origin": "AAAAA", "destination": "BBBBB", "min_prices": 3}
+WINDOW = {"date_from": "2021-01-01", "date_to": "2021-01-31"}
+
+
+def route_days_scans(conn: psycopg.Connection, statement: str) -> list[str]:
+    """How the plan reads route_days, with sequential scans priced out: a "Seq Scan" left in
+    the plan means no index can serve the read."""
+    conn.execute("SET enable_seqscan = off")
+    plan = conn.execute("EXPLAIN " + statement, {**PAIR, **WINDOW}).fetchall()
+    conn.execute("RESET enable_seqscan")
+    return [line for (line,) in plan if "on route_days" in line]
+
+
+def test_before_a_deploy_post_deploy_migrations_wait_and_the_running_release_keeps_its_index(
+    unmigrated_database_url: str,
+) -> None:
+    """`migrate --before-deploy` applies every migration but the post-deploy ones, so the
+    release still serving keeps the index its reads need; a plain run later applies the rest,
+    and then both kinds of route-day rows are read through indexes of their own."""
+    post_deploy = [m for m in available_migrations() if m.post_deploy]
+    assert [m.version for m in post_deploy] == [18]
+    with psycopg.connect(unmigrated_database_url, autocommit=True) as conn:
+        applied = migrate(conn, before_deploy=True)
+        assert [m.version for m in applied] == [
+            m.version for m in available_migrations() if not m.post_deploy
+        ]
+        assert pending_migrations(conn) == post_deploy
+        scans = route_days_scans(conn, PREVIOUS_RELEASE_PORT_PAIR_READ)
+        assert scans and all("route_days_route_day_idx" in line for line in scans), scans
+        assert migrate(conn, before_deploy=True) == []
+
+        assert migrate(conn) == post_deploy
+        assert pending_migrations(conn) == []
+        scans = route_days_scans(conn, PORT_PAIR_RATES_SQL)
+        assert len(scans) == 2 and not any("Seq Scan" in line for line in scans), scans
+        assert "route_days_merged_key" in scans[0] and "route_days_appended_idx" in scans[1]
+        scans = route_days_scans(conn, DAILY_RATES_SQL)
+        assert len(scans) == 2 and not any("Seq Scan" in line for line in scans), scans
+        assert "Seq Scan" in route_days_scans(conn, PREVIOUS_RELEASE_PORT_PAIR_READ)[0]
+
+
+def test_the_migrate_command_names_what_it_left_for_after_the_deploy(
+    unmigrated_database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a deploy's log shows: the migrations applied, then those left pending."""
+    monkeypatch.setenv("RATES_DATABASE_URL", unmigrated_database_url)
+    # Logging set up inside CliRunner would write to its stream, closed after the call.
+    monkeypatch.setattr("rates.cli.configure_logging", lambda settings: None)
+    before = CliRunner().invoke(app, ["db", "migrate", "--before-deploy"], terminal_width=500)
+    assert before.exit_code == 0, before.output
+    assert "0017_route_days_index_per_kind" in before.output
+    assert before.output.splitlines()[-1] == (
+        "left for after the deploy: 0018_route_days_drop_index_over_all_rows"
+    )
+    after = CliRunner().invoke(app, ["db", "migrate"], terminal_width=500)
+    assert after.exit_code == 0, after.output
+    assert after.output.splitlines() == [
+        "applied migrations: 0018_route_days_drop_index_over_all_rows"
+    ]
 
 
 def test_a_migration_behind_a_long_transaction_does_not_block_readers(database_url: str) -> None:
@@ -261,7 +337,7 @@ def test_a_load_rebuilds_the_route_day_indexes_it_set_aside(database_url: str) -
     indexes = "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'route_days'"
     with psycopg.connect(database_url, autocommit=True) as conn:
         before = sorted(conn.execute(indexes).fetchall())
-        assert len(before) == 3
+        assert len(before) == 2  # merged rows, appended rows (0017, 0018)
         load_dump(conn, io.StringIO(SMALL_DUMP))
         assert sorted(conn.execute(indexes).fetchall()) == before
         assert conn.execute("SELECT sum(prices) FROM route_days").fetchone()[0] == 3  # type: ignore[index]

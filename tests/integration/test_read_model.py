@@ -9,6 +9,7 @@ import math
 import random
 from collections.abc import Iterator
 from datetime import date, timedelta
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -17,8 +18,10 @@ from fastapi.testclient import TestClient
 from rates.api.app import create_app
 from rates.db.demo import DemoSpec, generate_demo
 from rates.db.queries import rebuild_read_model
+from rates.ingest import batches as batch_sql
 from rates.query import DAILY_RATES_SQL, LARGE_REGION_PAIR_RATES_SQL, MIN_PRICES_PER_DAY
 from rates.settings import Settings
+from tests.ingest_helpers import AUTH, ingest_settings, submit_and_apply
 
 FIRST_DAY = date(2021, 1, 1)
 DAYS = 20
@@ -79,11 +82,10 @@ def pairs(conn: psycopg.Connection) -> list[tuple[str, str]]:
     return chosen
 
 
-def test_every_kind_of_pair_equals_a_plain_average_over_prices(
-    client: TestClient, demo_url: str
-) -> None:
-    """Counts equal and means agree to float precision; days under 3 prices are null."""
-    with psycopg.connect(demo_url) as conn:
+def assert_every_kind_of_pair_equals_a_plain_average(client: TestClient, url: str) -> int:
+    """Counts equal and means agree to float precision; days under 3 prices are null. Returns
+    how many prices the compared answers counted."""
+    with psycopg.connect(url) as conn:
         depths = dict(
             conn.execute(
                 """
@@ -101,7 +103,7 @@ def test_every_kind_of_pair_equals_a_plain_average_over_prices(
         compared = pairs(conn)
         assert {depths.get(o, 0) for o, _ in compared} >= {0, 1, 2, 3, 4}
         window = {"date_from": FIRST_DAY, "date_to": FIRST_DAY + timedelta(days=DAYS - 1)}
-        nonzero = 0
+        counted = 0
         for origin, destination in compared:
             params = {"origin": origin, "destination": destination, **window}
             expected = {
@@ -117,8 +119,45 @@ def test_every_kind_of_pair_equals_a_plain_average_over_prices(
                     assert rate["price"] is None
                 else:
                     assert math.isclose(rate["price"], mean, rel_tol=1e-12), (origin, rate)
-                nonzero += count
-        assert nonzero > 10_000
+                counted += count
+    return counted
+
+
+def test_every_kind_of_pair_equals_a_plain_average_over_prices(
+    client: TestClient, demo_url: str
+) -> None:
+    """Over merged totals (as a load or demo data leaves them)."""
+    assert assert_every_kind_of_pair_equals_a_plain_average(client, demo_url) > 10_000
+
+
+def test_batches_not_merged_or_merged_halfway_count_exactly_once(
+    client: TestClient, demo_url: str, tmp_path: Path
+) -> None:
+    """Route-days of batches a worker applied but has not merged yet, and of one merged
+    halfway, are read through their own index beside the merged rows: every kind of pair
+    still equals the plain average over prices, new batches included."""
+    settings = ingest_settings(demo_url, tmp_path)
+    with psycopg.connect(demo_url) as conn:
+        ports = [row[0] for row in conn.execute("SELECT code FROM ports ORDER BY code")]
+    rng = random.Random(11)
+    with TestClient(create_app(settings)) as ingest:
+        for _ in range(3):
+            lines = ["orig_code,dest_code,day,price"]
+            for _ in range(3_000):
+                origin, destination = rng.sample(ports, 2)
+                day = FIRST_DAY + timedelta(days=rng.randrange(DAYS))
+                lines.append(f"{origin},{destination},{day},{rng.randint(100, 5000)}")
+            body = ("\n".join(lines) + "\n").encode()
+            batch = submit_and_apply(ingest, settings, body, {**AUTH, "Content-Type": "text/csv"})
+            assert batch["status"] == "succeeded", batch
+    with psycopg.connect(demo_url, autocommit=True) as side:
+        halfway = batch_sql.merge_some(side, rows=1_000)
+        assert halfway is not None and not halfway.done
+        appended_batches = side.execute(
+            "SELECT count(DISTINCT batch_id) FROM route_days WHERE batch_id IS NOT NULL"
+        ).fetchone()
+    assert appended_batches == (3,)
+    assert assert_every_kind_of_pair_equals_a_plain_average(client, demo_url) > 10_000 + 9_000
 
 
 def test_a_region_without_ports_answers_days_with_no_prices(

@@ -5,7 +5,13 @@ Each migration runs with a ``lock_timeout``: a DDL statement queued behind a lon
 otherwise hold its place in the lock queue and block every API read behind it. A migration
 that cannot get its locks in time rolls back and is retried after a pause, a few times, before
 the deploy gives up (the old code keeps serving meanwhile). A ``statement_timeout`` bounds the
-rest."""
+rest.
+
+Migrations expand the schema before a deploy, so the code still serving keeps working against
+it. One that removes what that code still uses (an index its statements need, say) is marked
+post-deploy by its first line, ``-- post-deploy``: a deploy applies it only once no old code
+serves (``migrate(..., before_deploy=True)`` leaves it pending, a later plain run applies it).
+Post-deploy migrations only remove, so nothing applied after one may depend on it."""
 
 from __future__ import annotations
 
@@ -30,11 +36,22 @@ class MigrationLimits:
     retry_pause_s: float = 3.0
 
 
+_POST_DEPLOY_MARKER = "-- post-deploy"
+
+
 @dataclass(frozen=True)
 class Migration:
     version: int
     name: str
     sql: str
+
+    @property
+    def post_deploy(self) -> bool:
+        return self.sql.startswith(_POST_DEPLOY_MARKER)
+
+    @property
+    def label(self) -> str:
+        return f"{self.version:04d}_{self.name}"
 
 
 def available_migrations() -> list[Migration]:
@@ -51,9 +68,14 @@ def available_migrations() -> list[Migration]:
 
 
 def migrate(
-    conn: psycopg.Connection[Any], limits: MigrationLimits = MigrationLimits()
+    conn: psycopg.Connection[Any],
+    limits: MigrationLimits = MigrationLimits(),
+    *,
+    before_deploy: bool = False,
 ) -> list[Migration]:
-    """Applies the pending migrations and returns them; a no-op when the schema is current."""
+    """Applies the pending migrations and returns them; a no-op when the schema is current.
+
+    ``before_deploy`` leaves post-deploy migrations pending (see the module docstring)."""
     conn.autocommit = True
     conn.execute("SELECT pg_advisory_lock(%s)", [_MIGRATION_LOCK_ID])
     try:
@@ -66,13 +88,18 @@ def migrate(
             )
             """
         )
-        applied = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
-        pending = [m for m in available_migrations() if m.version not in applied]
+        pending = [m for m in pending_migrations(conn) if not (before_deploy and m.post_deploy)]
         for migration in pending:
             _apply(conn, migration, limits)
         return pending
     finally:
         conn.execute("SELECT pg_advisory_unlock(%s)", [_MIGRATION_LOCK_ID])
+
+
+def pending_migrations(conn: psycopg.Connection[Any]) -> list[Migration]:
+    """The shipped migrations this database has not applied yet, in order."""
+    applied = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+    return [m for m in available_migrations() if m.version not in applied]
 
 
 def _apply(conn: psycopg.Connection[Any], migration: Migration, limits: MigrationLimits) -> None:

@@ -1,11 +1,12 @@
 # Two shapes of one pipeline, chosen by variables (see README.md):
 #   built    GitHub -> CodeBuild (tests, image by digest, artifacts) -> migrate one-off task ->
 #            CodeDeploy ECS blue/green for the API (pre-traffic hook, auto rollback on failure and
-#            on alarm) -> release (worker service and Lambda functions on the new image)
+#            on alarm) -> release (worker service and Lambda functions on the new image) ->
+#            contract (post-deploy migrations)
 #            [-> promote: hand the deployed digest to the next environment's pipeline]
 #   promoted the digest another environment deployed (S3 source) -> manual approval -> import
 #            the image into this environment's repository, same digest -> migrate -> blue/green
-#            -> release; nothing is built again.
+#            -> release -> contract; nothing is built again.
 # IAM is in iam.tf, the artifact bucket in artifacts.tf, the pre-traffic hook in hooks.tf.
 
 data "aws_caller_identity" "current" {}
@@ -19,7 +20,8 @@ locals {
   region     = data.aws_region.current.name
   partition  = data.aws_partition.current.partition
 
-  # Same artifact names in both shapes, so the migrate, deploy and release steps are identical:
+  # Same artifact names in both shapes, so the migrate, deploy, release and contract steps are
+  # identical:
   # source = the deploy scripts (the repository, or the promotion bundle of the same commit),
   # build = imageDetail.json (the image by digest), taskdef.json, appspec.yaml.
   source_artifact = "source_output"
@@ -130,7 +132,7 @@ resource "aws_codebuild_project" "build" {
 
 resource "aws_codebuild_project" "deploy" {
   name           = "${var.name}-deploy-step"
-  description    = "STEP=migrate: run the migrate one-off task on the new image; STEP=release: roll the worker and Lambda functions forward"
+  description    = "STEP=migrate: run the migrate one-off task on the new image; STEP=release: roll the worker and Lambda functions forward; STEP=contract: post-deploy migrations"
   service_role   = aws_iam_role.deploy.arn
   encryption_key = module.key.arn
   build_timeout  = 30
@@ -520,6 +522,27 @@ resource "aws_codepipeline" "this" {
         ProjectName          = aws_codebuild_project.deploy.name
         PrimarySource        = local.source_artifact
         EnvironmentVariables = jsonencode([{ name = "STEP", value = "release", type = "PLAINTEXT" }])
+      }
+    }
+  }
+
+  # Post-deploy migrations: the old API task set gets no traffic after the shift and the worker
+  # runs the new image, so what only the old release used can go (rates.db.migrate).
+  stage {
+    name = "Contract"
+
+    action {
+      name            = "PostDeployMigrations"
+      category        = "Build"
+      owner           = "AWS"
+      provider        = "CodeBuild"
+      version         = "1"
+      input_artifacts = [local.source_artifact, local.build_artifact]
+
+      configuration = {
+        ProjectName          = aws_codebuild_project.deploy.name
+        PrimarySource        = local.source_artifact
+        EnvironmentVariables = jsonencode([{ name = "STEP", value = "contract", type = "PLAINTEXT" }])
       }
     }
   }

@@ -98,11 +98,12 @@ locals {
     }]
 
     migrate = [{
-      name                   = "migrate"
-      image                  = local.image
-      essential              = true
-      entryPoint             = ["sh", "-c"]
-      command                = ["rates db migrate && rates db grant-logins"]
+      name       = "migrate"
+      image      = local.image
+      essential  = true
+      entryPoint = ["sh", "-c"]
+      # Post-deploy migrations wait for the pipeline's Contract stage (deploy/aws/pipeline.sh).
+      command                = ["rates db migrate --before-deploy && rates db grant-logins"]
       readonlyRootFilesystem = local.read_only_root
       environment = concat(local.db_environment, local.app_environment, [
         { name = "RATES_DB_USER", value = var.master_username },

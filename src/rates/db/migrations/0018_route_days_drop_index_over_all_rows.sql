@@ -1,0 +1,5 @@
+-- post-deploy
+-- Contracts 0017: the index over every route-day row went into each append and merge, and only
+-- the release before 0017 read through it. Applied once that release no longer serves (its
+-- readers would scan the whole table without it).
+DROP INDEX route_days_route_day_idx;
