@@ -37,9 +37,9 @@ WHERE region IN (SELECT region FROM ancestry GROUP BY region
                  HAVING count(*) >= (SELECT rollup_min_ports FROM rollup_settings))
 """
 # In hash order, not sorted: the one index over these rows (the merged rows' key) sorts them
-# when it is built after the table fills, and reads scan that index only. Sorting here as well
-# cost 10.1-12.1 s against 5.5-5.7 s for the statement, the index build 0.9-1.0 s against
-# 2.1-2.2 s (10M prices, two alternating loads each).
+# when it is built after the table fills, and reads scan that index only. Sorted rows made the
+# statement take 10.1-12.1 s instead of 5.5-5.7 s and saved the index build only 1.1-1.2 s
+# (0.9-1.0 s instead of 2.1-2.2 s; 10M prices, two alternating loads each).
 REBUILD_ROUTE_DAYS = """
 INSERT INTO route_days (orig_code, dest_code, day, total, prices)
 SELECT orig_code, dest_code, day, sum(price), count(*)
