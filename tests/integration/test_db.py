@@ -88,10 +88,91 @@ def test_before_a_deploy_post_deploy_migrations_wait_and_the_running_release_kee
         assert pending_migrations(conn) == []
         scans = route_days_scans(conn, PORT_PAIR_RATES_SQL)
         assert len(scans) == 2 and not any("Seq Scan" in line for line in scans), scans
-        assert "route_days_merged_key" in scans[0] and "route_days_appended_idx" in scans[1]
+        assert "route_days_merged_idx" in scans[0] and "route_days_appended_idx" in scans[1]
         scans = route_days_scans(conn, DAILY_RATES_SQL)
         assert len(scans) == 2 and not any("Seq Scan" in line for line in scans), scans
         assert "Seq Scan" in route_days_scans(conn, PREVIOUS_RELEASE_PORT_PAIR_READ)[0]
+
+
+# route_days' indexes as migration 0016 left them, with 0017 and 0018 not applied.
+BEFORE_0017 = """
+DROP INDEX route_days_merged_idx;
+DROP INDEX route_days_appended_idx;
+CREATE UNIQUE INDEX route_days_merged_key ON route_days (orig_code, dest_code, day)
+    WHERE batch_id IS NULL;
+CREATE INDEX route_days_batch_idx ON route_days (batch_id) WHERE batch_id IS NOT NULL;
+CREATE INDEX route_days_route_day_idx ON route_days (orig_code, dest_code, day)
+    INCLUDE (total, prices);
+DELETE FROM schema_migrations WHERE version IN (17, 18);
+"""
+ADD_ROUTE_DAY = "INSERT INTO route_days VALUES (%s, 'BBBBB', '2021-01-01', 100, 1)"
+ROUTE_DAY_INDEXES = """
+SELECT c.relname, i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+WHERE i.indrelid = 'route_days'::regclass
+"""
+
+
+def test_a_concurrent_index_build_blocks_no_writer_and_waits_for_open_ones(
+    database_url: str,
+) -> None:
+    """Migration 0017 runs outside a transaction and builds its indexes CONCURRENTLY: while a
+    batch's transaction that wrote route_days is still open, the build waits for it, and other
+    writers go on committing meanwhile (a plain build would queue them all behind it)."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(BEFORE_0017)
+    open_batch = psycopg.connect(database_url)
+    open_batch.execute(ADD_ROUTE_DAY, ["OPEN0"])  # uncommitted, like a batch being applied
+    applied: list[int] = []
+
+    def run_migrations() -> None:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            applied.extend(m.version for m in migrate(conn, before_deploy=True))
+
+    migrating = threading.Thread(target=run_migrations)
+    migrating.start()
+    try:
+        with psycopg.connect(
+            database_url, autocommit=True, options="-c statement_timeout=2000"
+        ) as writer:
+            for number in range(10):
+                started = time.monotonic()
+                writer.execute(ADD_ROUTE_DAY, [f"W{number:04d}"])
+                assert time.monotonic() - started < 0.5
+                time.sleep(0.05)
+        assert applied == [] and migrating.is_alive()
+        open_batch.commit()
+    finally:
+        open_batch.close()
+        migrating.join(timeout=30)
+    assert applied == [17]
+    with psycopg.connect(database_url) as conn:
+        assert dict(conn.execute(ROUTE_DAY_INDEXES).fetchall()) == {
+            "route_days_merged_idx": True,
+            "route_days_appended_idx": True,
+            "route_days_route_day_idx": True,
+        }
+
+
+def test_a_failed_concurrent_build_is_cleared_and_run_again(database_url: str) -> None:
+    """A concurrent build that fails leaves an invalid index and the migration unrecorded; the
+    next run drops the leftover and applies the whole migration again."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(BEFORE_0017)
+        conn.execute("DROP INDEX route_days_merged_key")
+        for _ in range(2):  # two merged rows for one route-day: the unique build must fail
+            conn.execute(ADD_ROUTE_DAY, ["AAAAA"])
+        with pytest.raises(psycopg.errors.UniqueViolation):
+            migrate(conn, before_deploy=True)
+        assert dict(conn.execute(ROUTE_DAY_INDEXES).fetchall())["route_days_merged_idx"] is False
+        assert [m.version for m in pending_migrations(conn)] == [17, 18]
+
+        conn.execute("DELETE FROM route_days WHERE ctid = (SELECT min(ctid) FROM route_days)")
+        assert [m.version for m in migrate(conn, before_deploy=True)] == [17]
+        assert set(dict(conn.execute(ROUTE_DAY_INDEXES).fetchall()).items()) == {
+            ("route_days_merged_idx", True),
+            ("route_days_appended_idx", True),
+            ("route_days_route_day_idx", True),
+        }
 
 
 def test_the_migrate_command_names_what_it_left_for_after_the_deploy(

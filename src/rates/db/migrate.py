@@ -8,19 +8,28 @@ the deploy gives up (the old code keeps serving meanwhile). A ``statement_timeou
 rest.
 
 Migrations expand the schema before a deploy, so the code still serving keeps working against
-it. One that removes what that code still uses (an index its statements need, say) is marked
-post-deploy by its first line, ``-- post-deploy``: a deploy applies it only once no old code
-serves (``migrate(..., before_deploy=True)`` leaves it pending, a later plain run applies it).
-Post-deploy migrations only remove, so nothing applied after one may depend on it."""
+it. Marker lines at the top of a file change how it runs:
+
+* ``-- post-deploy``: it removes what that code still uses (an index its statements need, say),
+  so a deploy applies it only once no old code serves (``migrate(..., before_deploy=True)``
+  leaves it pending, a later plain run applies it). Post-deploy migrations only remove, so
+  nothing applied after one may depend on it.
+* ``-- no-transaction``: its statements run one by one outside a transaction, so an index on a
+  large table can be built ``CONCURRENTLY``, blocking neither readers nor writers. Each of its
+  statements must take only such locks (it waits for them, bounded by the statement timeout)
+  and be safe to run again (``IF [NOT] EXISTS``): a failed run is repeated from the start,
+  after the invalid indexes a failed concurrent build leaves behind are dropped."""
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 # Any constant shared by every migrator works; this one spells "rates" in ASCII.
 _MIGRATION_LOCK_ID = 0x7261746573
@@ -37,6 +46,7 @@ class MigrationLimits:
 
 
 _POST_DEPLOY_MARKER = "-- post-deploy"
+_NO_TRANSACTION_MARKER = "-- no-transaction"
 
 
 @dataclass(frozen=True)
@@ -47,7 +57,29 @@ class Migration:
 
     @property
     def post_deploy(self) -> bool:
-        return self.sql.startswith(_POST_DEPLOY_MARKER)
+        return _POST_DEPLOY_MARKER in self._markers
+
+    @property
+    def in_transaction(self) -> bool:
+        return _NO_TRANSACTION_MARKER not in self._markers
+
+    @property
+    def _markers(self) -> set[str]:
+        markers = set()
+        for line in self.sql.splitlines():
+            if line not in (_POST_DEPLOY_MARKER, _NO_TRANSACTION_MARKER):
+                break
+            markers.add(line)
+        return markers
+
+    def statements(self) -> list[str]:
+        """The statements of a no-transaction migration: each ends its line with a semicolon."""
+        code = "\n".join(line for line in self.sql.splitlines() if not line.startswith("--"))
+        return [
+            statement.strip()
+            for statement in re.split(r";$", code, flags=re.M)
+            if statement.strip()
+        ]
 
     @property
     def label(self) -> str:
@@ -103,6 +135,9 @@ def pending_migrations(conn: psycopg.Connection[Any]) -> list[Migration]:
 
 
 def _apply(conn: psycopg.Connection[Any], migration: Migration, limits: MigrationLimits) -> None:
+    if not migration.in_transaction:
+        _apply_outside_transaction(conn, migration, limits)
+        return
     for attempt in range(1, limits.attempts + 1):
         try:
             with conn.transaction():
@@ -121,3 +156,37 @@ def _apply(conn: psycopg.Connection[Any], migration: Migration, limits: Migratio
             if attempt == limits.attempts:
                 raise
             time.sleep(limits.retry_pause_s)
+
+
+# Indexes a failed CREATE INDEX CONCURRENTLY left behind: never used, still written to.
+_INVALID_INDEXES = """
+SELECT n.nspname, c.relname
+FROM pg_index i
+JOIN pg_class c ON c.oid = i.indexrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE NOT i.indisvalid AND n.nspname = current_schema()
+"""
+
+
+def _apply_outside_transaction(
+    conn: psycopg.Connection[Any], migration: Migration, limits: MigrationLimits
+) -> None:
+    for schema, name in conn.execute(_INVALID_INDEXES).fetchall():
+        conn.execute(
+            sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(sql.Identifier(schema, name))
+        )
+    # Its statements block no reader or writer, so waiting for their locks harms nobody.
+    conn.execute(
+        "SELECT set_config('lock_timeout', '0', false), set_config('statement_timeout', %s, false)",
+        [f"{limits.statement_timeout_ms}ms"],
+    )
+    try:
+        for statement in migration.statements():
+            conn.execute(statement.encode())
+    finally:
+        conn.execute("RESET lock_timeout")
+        conn.execute("RESET statement_timeout")
+    conn.execute(
+        "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
+        [migration.version, migration.name],
+    )
