@@ -94,6 +94,35 @@ def test_before_a_deploy_post_deploy_migrations_wait_and_the_running_release_kee
         assert "Seq Scan" in route_days_scans(conn, PREVIOUS_RELEASE_PORT_PAIR_READ)[0]
 
 
+def migrate_in_background(
+    database_url: str, limits: MigrationLimits | None = None, *, before_deploy: bool = False
+) -> tuple[threading.Thread, list[int]]:
+    """Starts `migrate` in a thread of its own; the list fills with the versions it applied."""
+    applied: list[int] = []
+
+    def run() -> None:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            migrated = migrate(conn, limits or MigrationLimits(), before_deploy=before_deploy)
+            applied.extend(m.version for m in migrated)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, applied
+
+
+def each_within_half_a_second(database_url: str, statements: list[tuple[str, list]]) -> None:
+    """Runs the statements one by one on a session of its own, a little apart, each of them
+    answered within half a second (the session gives up on any after 2 s)."""
+    with psycopg.connect(
+        database_url, autocommit=True, options="-c statement_timeout=2000"
+    ) as session:
+        for statement, params in statements:
+            started = time.monotonic()
+            session.execute(statement, params)
+            assert time.monotonic() - started < 0.5, statement
+            time.sleep(0.05)
+
+
 # route_days' indexes as migration 0016 left them, with 0017 and 0018 not applied.
 BEFORE_0017 = """
 DROP INDEX route_days_merged_idx;
@@ -122,23 +151,11 @@ def test_a_concurrent_index_build_blocks_no_writer_and_waits_for_open_ones(
         conn.execute(BEFORE_0017)
     open_batch = psycopg.connect(database_url)
     open_batch.execute(ADD_ROUTE_DAY, ["OPEN0"])  # uncommitted, like a batch being applied
-    applied: list[int] = []
-
-    def run_migrations() -> None:
-        with psycopg.connect(database_url, autocommit=True) as conn:
-            applied.extend(m.version for m in migrate(conn, before_deploy=True))
-
-    migrating = threading.Thread(target=run_migrations)
-    migrating.start()
+    migrating, applied = migrate_in_background(database_url, before_deploy=True)
     try:
-        with psycopg.connect(
-            database_url, autocommit=True, options="-c statement_timeout=2000"
-        ) as writer:
-            for number in range(10):
-                started = time.monotonic()
-                writer.execute(ADD_ROUTE_DAY, [f"W{number:04d}"])
-                assert time.monotonic() - started < 0.5
-                time.sleep(0.05)
+        each_within_half_a_second(
+            database_url, [(ADD_ROUTE_DAY, [f"W{number:04d}"]) for number in range(10)]
+        )
         assert applied == [] and migrating.is_alive()
         open_batch.commit()
     finally:
@@ -203,24 +220,11 @@ def test_a_migration_behind_a_long_transaction_does_not_block_readers(database_u
         conn.execute("DELETE FROM schema_migrations WHERE version = 15")
     blocker = psycopg.connect(database_url)
     blocker.execute("SELECT count(*) FROM batch_attempts")  # holds its lock, like a long COPY
-    applied: list[int] = []
-
-    def run_migrations() -> None:
-        limits = MigrationLimits(lock_timeout_ms=100, attempts=50, retry_pause_s=0.1)
-        with psycopg.connect(database_url, autocommit=True) as conn:
-            applied.extend(m.version for m in migrate(conn, limits))
-
-    migrating = threading.Thread(target=run_migrations)
-    migrating.start()
+    limits = MigrationLimits(lock_timeout_ms=100, attempts=50, retry_pause_s=0.1)
+    migrating, applied = migrate_in_background(database_url, limits)
     try:
-        with psycopg.connect(
-            database_url, autocommit=True, options="-c statement_timeout=2000"
-        ) as reader:
-            for _ in range(10):  # while the migration waits and retries
-                started = time.monotonic()
-                reader.execute("SELECT count(*) FROM batch_attempts")
-                assert time.monotonic() - started < 0.5
-                time.sleep(0.05)
+        # While the migration waits and retries.
+        each_within_half_a_second(database_url, [("SELECT count(*) FROM batch_attempts", [])] * 10)
         assert applied == [] and migrating.is_alive()
     finally:
         blocker.close()
