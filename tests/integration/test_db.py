@@ -110,6 +110,23 @@ def migrate_in_background(
     return thread, applied
 
 
+def wait_until_a_statement_waits_for_a_lock(database_url: str, statement_start: str) -> None:
+    """Polls until another session's statement starting so is waiting for a lock: from then
+    on, whatever runs beside it runs while it waits."""
+    deadline = time.monotonic() + 10
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            waiting = conn.execute(
+                "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                " AND datname = current_database() AND query LIKE %s || '%%')",
+                [statement_start],
+            ).fetchone()
+            if waiting == (True,):
+                return
+            time.sleep(0.01)
+    raise AssertionError(f"no statement starting {statement_start!r} waited for a lock")
+
+
 def each_within_half_a_second(database_url: str, statements: list[tuple[str, list]]) -> None:
     """Runs the statements one by one on a session of its own, a little apart, each of them
     answered within half a second (the session gives up on any after 2 s)."""
@@ -153,6 +170,7 @@ def test_a_concurrent_index_build_blocks_no_writer_and_waits_for_open_ones(
     open_batch.execute(ADD_ROUTE_DAY, ["OPEN0"])  # uncommitted, like a batch being applied
     migrating, applied = migrate_in_background(database_url, before_deploy=True)
     try:
+        wait_until_a_statement_waits_for_a_lock(database_url, "CREATE UNIQUE INDEX CONCURRENTLY")
         each_within_half_a_second(
             database_url, [(ADD_ROUTE_DAY, [f"W{number:04d}"]) for number in range(10)]
         )
@@ -223,7 +241,8 @@ def test_a_migration_behind_a_long_transaction_does_not_block_readers(database_u
     limits = MigrationLimits(lock_timeout_ms=100, attempts=50, retry_pause_s=0.1)
     migrating, applied = migrate_in_background(database_url, limits)
     try:
-        # While the migration waits and retries.
+        # While the migration (0015's text) waits and retries.
+        wait_until_a_statement_waits_for_a_lock(database_url, "-- One stored object")
         each_within_half_a_second(database_url, [("SELECT count(*) FROM batch_attempts", [])] * 10)
         assert applied == [] and migrating.is_alive()
     finally:
