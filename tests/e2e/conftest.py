@@ -68,8 +68,9 @@ def start_rates() -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
     yield start
     for process in started:
         # Stopped as a user would first, so each cleans up after itself (rates serve removes
-        # its metric files); then the group, not just the process: a SIGKILLed gunicorn
-        # master leaves its workers running (they do not watch their parent), holding the port.
+        # its metric files); then the group, not just the process. (rates serve's workers
+        # lead sessions of their own, out of the group's reach: they leave within a second
+        # once their master is gone.)
         if process.poll() is None:
             process.terminate()
             with contextlib.suppress(subprocess.TimeoutExpired):

@@ -148,6 +148,31 @@ def test_workers_leave_when_the_master_is_killed(
         httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
 
 
+def test_each_worker_leads_a_session_of_its_own(
+    start_rates: Callable[..., object], database_url: str, port: int, tmp_path: Path
+) -> None:
+    """Like each PostgreSQL backend, so the kernel's autogroup scheduler weighs each worker as
+    much as one backend, not all workers together as one; workers started by a SIGHUP too."""
+    env = rates_env(RATES_DATABASE_URL=database_url, RATES_PORT=str(port), RATES_WORKERS="2")
+    server = start_rates("serve", env=env, log=tmp_path / "serve.log")
+    wait_for(f"http://127.0.0.1:{port}/readyz")
+    master = server.pid  # type: ignore[attr-defined]
+    first = children_of(master)
+    assert len(first) == 2
+    assert all(os.getsid(pid) == pid for pid in first)
+    server.send_signal(signal.SIGHUP)  # type: ignore[attr-defined]
+    deadline = time.monotonic() + 15
+    while len(replaced := children_of(master)) != 2 or set(replaced) & set(first):
+        assert time.monotonic() < deadline, f"workers now: {replaced}"
+        time.sleep(0.1)
+    for pid in replaced:
+        assert os.getsid(pid) == pid
+    if Path("/proc/self/autogroup").exists():  # the scheduler's view of the same
+        groups = {Path(f"/proc/{pid}/autogroup").read_text().split()[0] for pid in replaced}
+        assert len(groups) == 2
+        assert Path(f"/proc/{master}/autogroup").read_text().split()[0] not in groups
+
+
 @pytest.mark.skipif(not Path("/dev/shm").is_dir(), reason="no /dev/shm on this machine")
 def test_the_files_written_per_request_live_in_memory(
     start_rates: Callable[..., object], database_url: str, port: int, tmp_path: Path

@@ -53,6 +53,7 @@ class _GunicornServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships 
             "preload_app": False,
             # No control socket: it defaults to one path per user, shared by every server.
             "control_socket_disable": True,
+            "post_fork": _own_session,
             "child_exit": _child_exit,
         }
         for key, value in options.items():
@@ -130,8 +131,7 @@ def _memory_dir() -> str | None:
     directory. Every request writes to the metric files through memory maps, and each worker
     touches its heartbeat file from its event loop: on a disk filesystem those writes can wait
     behind the filesystem's journal and writeback while PostgreSQL flushes, stalling every
-    request of that process (gunicorn's documentation warns of the heartbeat; the README's
-    Scale section has the stalls measured)."""
+    request of that process (gunicorn's documentation warns of the heartbeat)."""
     shm = Path("/dev/shm")
     return str(shm) if shm.is_dir() and os.access(shm, os.W_OK | os.X_OK) else None
 
@@ -143,6 +143,16 @@ def _freeze_startup_heap() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(10_000, 10, 10)
+
+
+def _own_session(server: Any, worker: Any) -> None:
+    """Each worker leads a session of its own, as each PostgreSQL backend does (postmaster
+    children call setsid). Linux's autogroup scheduler (on by default in most distribution
+    kernels) shares the CPU between sessions first: with the workers in the master's one
+    session, all of them together weighed as much as one busy backend, and while a batch
+    applied, requests waited 0.2-3 s for the CPU (the README's Scale section has it
+    measured). The master still stops them by pid, and they leave if it dies."""
+    os.setsid()
 
 
 def _child_exit(server: Any, worker: Any) -> None:
