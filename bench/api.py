@@ -40,7 +40,15 @@ from urllib.parse import urlencode
 import httpx2 as httpx
 import psycopg
 
-from bench.stack import REPO, pg_client, private_cluster, rates_env, serving, workers_setting
+from bench.stack import (
+    REPO,
+    autogroup,
+    pg_client,
+    private_cluster,
+    rates_env,
+    serving,
+    workers_setting,
+)
 from rates.db.dump import load_dump, open_dump
 from rates.db.migrate import migrate
 from rates.devstack import LocalPostgres, free_port
@@ -272,7 +280,7 @@ def main() -> int:
             }
         load_original(cluster, args.dump)
         print(
-            f"cores: {os.cpu_count()}, API workers: {args.workers or 'default'}, "
+            f"cores: {os.cpu_count()}, {autogroup()}, API workers: {args.workers or 'default'}, "
             f"connections: {args.connections}, duration: {args.duration}s"
         )
         pgbench_tps: dict[str, float] = {}

@@ -37,7 +37,7 @@ import httpx2 as httpx
 import psycopg
 
 from bench.api import run_wrk
-from bench.stack import private_cluster, rates_env, serving, start, workers_setting
+from bench.stack import autogroup, private_cluster, rates_env, serving, start, workers_setting
 from rates.db.demo import DemoSpec, generate_demo
 from rates.db.migrate import migrate
 from rates.devstack import LocalPostgres, free_port
@@ -141,7 +141,7 @@ def main() -> int:
             **workers_setting(args.workers),
         )
         print(
-            f"cores: {os.cpu_count()}, connections: {args.connections}, "
+            f"cores: {os.cpu_count()}, {autogroup()}, connections: {args.connections}, "
             f"duration: {args.duration}s per cell, answer cache off (every request runs its "
             "query; bench.api measures the cache)"
         )

@@ -19,6 +19,15 @@ from rates.devstack import LocalPostgres, find_postgres_bin_dir
 REPO = Path(__file__).resolve().parents[1]
 
 
+def autogroup() -> str:
+    """Whether the kernel shares the CPU between sessions first (autogroup), which decides how
+    much the API's workers weigh against PostgreSQL's backends: part of the machine's shape."""
+    setting = Path("/proc/sys/kernel/sched_autogroup_enabled")
+    if not setting.exists():
+        return "autogroup scheduler: absent"
+    return f"autogroup scheduler: {'on' if setting.read_text().strip() == '1' else 'off'}"
+
+
 def workers_setting(workers: int | None) -> dict[str, str]:
     """RATES_WORKERS when a benchmark overrides rates serve's default (one per core)."""
     return {} if workers is None else {"RATES_WORKERS": str(workers)}
