@@ -117,6 +117,10 @@ class Settings(BaseSettings):
     # silent for longer than this hangs with its batch, and another worker ends its session.
     # At least 5 s, the floor the database function enforces (migration 0013).
     worker_stale_after_s: float = Field(default=120.0, ge=5)
+    # Every route read pays one index descent per batch applied and not merged yet. A worker
+    # merges when it has nothing to apply; past this many unmerged batches (a queue that never
+    # empties) it merges the oldest right after applying one, so that cost stays bounded.
+    worker_max_unmerged_batches: int = Field(default=100, ge=1)
     # ECS: the agent's endpoint, which ECS itself sets in every task (not a RATES_ variable);
     # a worker protects its task from scale-in and deploys while it applies a batch.
     ecs_agent_uri: str | None = Field(

@@ -599,6 +599,33 @@ def appended_and_merged(settings: Settings) -> tuple[int, int]:
         ).fetchone()  # type: ignore[return-value]
 
 
+def test_a_queue_that_never_empties_keeps_unmerged_batches_within_the_bound(
+    client: TestClient, settings: Settings
+) -> None:
+    """With batches always waiting there is no idle moment to merge in: past
+    worker_max_unmerged_batches the worker merges the oldest right after applying one, and
+    answers stay the same as over the plain prices."""
+    bounded = settings.model_copy(update={"worker_max_unmerged_batches": 2})
+    world = {**WORLD, "date_to": "2021-02-10", "destination": "world"}
+    days = [f"2021-02-{day:02d}" for day in range(1, 11)]
+    for round_number in range(5):
+        body = "".join(
+            csv_rows(6, day=day, start_price=100 + round_number).partition("\n")[2] for day in days
+        )
+        response = client.post("/batches", content=(csv_rows(0) + body).encode(), headers=CSV)
+        assert response.status_code == 202, response.text
+    worker = Worker(bounded, name="busy")
+    unmerged_after_each = []
+    with connect(settings, autocommit=True) as side:
+        while worker.run(once=True):
+            unmerged_after_each.append(batch_sql.count_unmerged(side))
+        merged = side.execute("SELECT id FROM batches WHERE merged ORDER BY id").fetchall()
+    assert unmerged_after_each == [1, 2, 2, 2, 2]
+    assert len(merged) == 3  # the three oldest
+    assert drift(settings) == 0
+    assert sum(d["count"] for d in client.get("/rates", params=world).json()["rates"]) == 5 * 60
+
+
 def test_merging_appended_route_days_changes_no_answer_and_reverts_stay_exact(
     client: TestClient, settings: Settings
 ) -> None:

@@ -150,6 +150,8 @@ ORDER BY id
 LIMIT 1
 FOR NO KEY UPDATE SKIP LOCKED
 """
+# The batches readers read appended rows of: the same list as rates.query.UNMERGED_BATCHES.
+COUNT_UNMERGED = "SELECT count(*) FROM batches WHERE status = 'succeeded' AND NOT merged"
 MERGE_CHUNK = """
 WITH moved AS (
     DELETE FROM route_days
@@ -459,6 +461,12 @@ class Merged:
     batch_id: int
     rows: int
     done: bool  # no appended row of the batch is left
+
+
+def count_unmerged(conn: psycopg.Connection[Any]) -> int:
+    row = conn.execute(COUNT_UNMERGED).fetchone()
+    assert row is not None  # count(*) always answers
+    return int(row[0])
 
 
 def merge_some(conn: psycopg.Connection[Any], rows: int = 20_000) -> Merged | None:

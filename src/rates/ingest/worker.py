@@ -163,6 +163,7 @@ class Worker:
                         if outcome is not None:
                             handled += 1
                             self.protection.release()  # the batch has ended
+                            self.merge_past_bound(side)
                             if once:
                                 return handled
                             continue
@@ -199,15 +200,34 @@ class Worker:
         then rests as long as it took (half the time, leaving the database's CPU to readers);
         False when everything is merged."""
         started = time.perf_counter()
-        merged = sql.merge_some(side)
-        if merged is None:
+        if self._merge_chunk(side) is None:
             return False
-        worked_s = time.perf_counter() - started
-        metrics.BATCH_DURATION.labels("merge").observe(worked_s)
-        if merged.done:
-            log.info("batch_merged", batch_id=merged.batch_id, worker=self.name)
-        self._sleep(worked_s)
+        self._sleep(time.perf_counter() - started)
         return True
+
+    def merge_past_bound(self, side: psycopg.Connection[Any]) -> int:
+        """While more batches than ``worker_max_unmerged_batches`` are applied and not merged,
+        merges the oldest, without resting: a queue that never empties leaves no idle moment
+        to merge in, and every route read pays for each unmerged batch. Returns how many
+        chunks it merged."""
+        chunks = 0
+        while (
+            not self.stopping
+            and sql.count_unmerged(side) > self.settings.worker_max_unmerged_batches
+        ):
+            if self._merge_chunk(side) is None:  # the rest are being merged by other workers
+                break
+            chunks += 1
+        return chunks
+
+    def _merge_chunk(self, side: psycopg.Connection[Any]) -> sql.Merged | None:
+        started = time.perf_counter()
+        merged = sql.merge_some(side)
+        if merged is not None:
+            metrics.BATCH_DURATION.labels("merge").observe(time.perf_counter() - started)
+            if merged.done:
+                log.info("batch_merged", batch_id=merged.batch_id, worker=self.name)
+        return merged
 
     @staticmethod
     def _count_success(rows: int) -> None:
