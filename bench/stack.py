@@ -74,9 +74,18 @@ def rates_env(cluster: LocalPostgres, **settings: str) -> dict[str, str]:
 def start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     """Starts a process from the repository root (so ``bench.*`` modules import) with its
     output appended to ``log``, where a deployment would collect it, instead of on the
-    benchmark's own output."""
+    benchmark's own output. In a session of its own, as `rates up` starts each of its
+    processes (and as a container holds one): with the kernel's autogroup scheduler a process
+    sharing the benchmark's session would share its CPU with wrk's."""
     with log.open("ab") as output:
-        return subprocess.Popen(command, env=env, cwd=REPO, stdout=output, stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            command,
+            env=env,
+            cwd=REPO,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
 
 def wait_ready(url: str) -> None:
