@@ -33,7 +33,7 @@ from pathlib import Path
 import httpx2 as httpx
 import psycopg
 
-from bench.stack import pg_client, private_cluster, rates_env, start, wait_ready
+from bench.stack import autogroup, pg_client, private_cluster, rates_env, start, wait_ready
 from rates.db.demo import DemoSpec, generate_demo
 from rates.db.migrate import migrate
 from rates.devstack import LocalPostgres, free_port
@@ -194,7 +194,7 @@ def main() -> int:
                 known_routes = [(o, d) for o, d in routes]
                 held = conn.execute("SELECT count(*) FROM prices").fetchone()[0]  # type: ignore[index]
             print(
-                f"cores: {os.cpu_count()}; stock PostgreSQL settings;"
+                f"cores: {os.cpu_count()}; {autogroup()}; stock PostgreSQL settings;"
                 f" the database holds {held:,} prices"
             )
             stack = Stack(cluster, workdir)
