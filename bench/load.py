@@ -115,8 +115,8 @@ def main() -> int:
         prices = write_dump(cluster, args.prices, dump)
         size_mb = os.path.getsize(dump) / 1e6
         print(
-            f"cores: {os.cpu_count()}; {autogroup()}; stock PostgreSQL settings; dump: {prices:,} prices,"
-            f" 1,000 ports, 120 regions, {size_mb:.0f} MB plain SQL"
+            f"cores: {os.cpu_count()}; {autogroup()}; stock PostgreSQL settings;"
+            f" dump: {prices:,} prices, 1,000 ports, 120 regions, {size_mb:.0f} MB plain SQL"
         )
         timings: dict[str, list[float]] = {"psql": [], "rates": []}
         for run in range(1, args.runs + 1):
