@@ -17,6 +17,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from rates.errors import RatesError
+from rates.query import UNMERGED_BATCHES
 
 NOTIFY_CHANNEL = "rates_batches"
 # First key of the two-key advisory locks that mark batches being applied (ASCII "ba").
@@ -150,8 +151,8 @@ ORDER BY id
 LIMIT 1
 FOR NO KEY UPDATE SKIP LOCKED
 """
-# The batches readers read appended rows of: the same list as rates.query.UNMERGED_BATCHES.
-COUNT_UNMERGED = "SELECT count(*) FROM batches WHERE status = 'succeeded' AND NOT merged"
+# How many batches readers read appended rows of: the list they read, counted.
+COUNT_UNMERGED = f"SELECT cardinality({UNMERGED_BATCHES})"
 MERGE_CHUNK = """
 WITH moved AS (
     DELETE FROM route_days
