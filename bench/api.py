@@ -42,7 +42,7 @@ import psycopg
 
 from bench.stack import (
     REPO,
-    autogroup,
+    machine,
     pg_client,
     private_cluster,
     rates_env,
@@ -280,7 +280,7 @@ def main() -> int:
             }
         load_original(cluster, args.dump)
         print(
-            f"cores: {os.cpu_count()}, {autogroup()}, API workers: {args.workers or 'default'}, "
+            f"{machine()}, API workers: {args.workers or 'default'}, "
             f"connections: {args.connections}, duration: {args.duration}s"
         )
         pgbench_tps: dict[str, float] = {}

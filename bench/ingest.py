@@ -21,7 +21,6 @@ batch's). Shapes:
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import subprocess
 import sys
@@ -33,7 +32,7 @@ from pathlib import Path
 import httpx2 as httpx
 import psycopg
 
-from bench.stack import autogroup, pg_client, private_cluster, rates_env, start, wait_ready
+from bench.stack import machine, pg_client, private_cluster, rates_env, start, wait_ready
 from rates.db.demo import DemoSpec, generate_demo
 from rates.db.migrate import migrate
 from rates.devstack import LocalPostgres, free_port
@@ -193,10 +192,7 @@ def main() -> int:
                 routes = conn.execute("SELECT orig_code, dest_code FROM routes ORDER BY 1, 2")
                 known_routes = [(o, d) for o, d in routes]
                 held = conn.execute("SELECT count(*) FROM prices").fetchone()[0]  # type: ignore[index]
-            print(
-                f"cores: {os.cpu_count()}; {autogroup()}; stock PostgreSQL settings;"
-                f" the database holds {held:,} prices"
-            )
+            print(f"{machine()}; stock PostgreSQL settings; the database holds {held:,} prices")
             stack = Stack(cluster, workdir)
             batch_file = workdir / "batch.csv"
             shapes = (

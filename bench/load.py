@@ -22,7 +22,7 @@ from pathlib import Path
 
 import psycopg
 
-from bench.stack import autogroup, pg_client, private_cluster, rates_env
+from bench.stack import machine, pg_client, private_cluster, rates_env
 from rates.db.demo import DemoSpec, generate_demo
 from rates.db.migrate import migrate
 from rates.devstack import LocalPostgres
@@ -115,7 +115,7 @@ def main() -> int:
         prices = write_dump(cluster, args.prices, dump)
         size_mb = os.path.getsize(dump) / 1e6
         print(
-            f"cores: {os.cpu_count()}; {autogroup()}; stock PostgreSQL settings;"
+            f"{machine()}; stock PostgreSQL settings;"
             f" dump: {prices:,} prices, 1,000 ports, 120 regions, {size_mb:.0f} MB plain SQL"
         )
         timings: dict[str, list[float]] = {"psql": [], "rates": []}

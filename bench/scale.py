@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import os
 import random
 import subprocess
 import sys
@@ -37,7 +36,7 @@ import httpx2 as httpx
 import psycopg
 
 from bench.api import run_wrk
-from bench.stack import autogroup, private_cluster, rates_env, serving, start, workers_setting
+from bench.stack import machine, private_cluster, rates_env, serving, start, workers_setting
 from rates.db.demo import DemoSpec, generate_demo
 from rates.db.migrate import migrate
 from rates.devstack import LocalPostgres, free_port
@@ -141,7 +140,7 @@ def main() -> int:
             **workers_setting(args.workers),
         )
         print(
-            f"cores: {os.cpu_count()}, {autogroup()}, connections: {args.connections}, "
+            f"{machine()}, connections: {args.connections}, "
             f"duration: {args.duration}s per cell, answer cache off (every request runs its "
             "query; bench.api measures the cache)"
         )

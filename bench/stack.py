@@ -19,13 +19,16 @@ from rates.devstack import LocalPostgres, find_postgres_bin_dir
 REPO = Path(__file__).resolve().parents[1]
 
 
-def autogroup() -> str:
-    """Whether the kernel shares the CPU between sessions first (autogroup), which decides how
-    much the API's workers weigh against PostgreSQL's backends: part of the machine's shape."""
+def machine() -> str:
+    """The machine's shape each benchmark prints first: its cores, and whether the kernel
+    shares the CPU between sessions first (autogroup), which decides how much the API's
+    workers weigh against PostgreSQL's backends."""
     setting = Path("/proc/sys/kernel/sched_autogroup_enabled")
     if not setting.exists():
-        return "autogroup scheduler: absent"
-    return f"autogroup scheduler: {'on' if setting.read_text().strip() == '1' else 'off'}"
+        autogroup = "absent"
+    else:
+        autogroup = "on" if setting.read_text().strip() == "1" else "off"
+    return f"cores: {os.cpu_count()}, autogroup scheduler: {autogroup}"
 
 
 def workers_setting(workers: int | None) -> dict[str, str]:
