@@ -205,20 +205,16 @@ class Worker:
         self._sleep(time.perf_counter() - started)
         return True
 
-    def merge_past_bound(self, side: psycopg.Connection[Any]) -> int:
+    def merge_past_bound(self, side: psycopg.Connection[Any]) -> None:
         """While more batches than ``worker_max_unmerged_batches`` are applied and not merged,
         merges the oldest, without resting: a queue that never empties leaves no idle moment
-        to merge in, and every route read pays for each unmerged batch. Returns how many
-        chunks it merged."""
-        chunks = 0
+        to merge in, and every route read pays for each unmerged batch."""
         while (
             not self.stopping
             and sql.count_unmerged(side) > self.settings.worker_max_unmerged_batches
         ):
             if self._merge_chunk(side) is None:  # the rest are being merged by other workers
-                break
-            chunks += 1
-        return chunks
+                return
 
     def _merge_chunk(self, side: psycopg.Connection[Any]) -> sql.Merged | None:
         started = time.perf_counter()
