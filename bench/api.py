@@ -12,8 +12,9 @@ twice: with the answer cache off (every request runs its statement), then with t
 cache, printing the share of requests it answered (repeats whose data version still holds).
 
 Then the same port-pair queries go to the floor of any Python request path here
-(bench/floor.py: a bare ASGI app with one fixed answer behind the same server), and to the
-service this project replaces (bench/original.py:
+(bench/floor.py: a bare ASGI app with one fixed answer behind the same server), to the ceiling
+of any that reads PostgreSQL through psycopg (bench/ceiling.py: a bare ASGI app running the
+same statement through the API's pool), and to the service this project replaces (bench/original.py:
 Flask under gunicorn's defaults, reading `prices` loaded by psql from the same plain-SQL
 dump), first as shipped (no index on routes), then with an index on (orig_code, dest_code,
 day), and `rates serve`'s figures are printed as multiples of its.
@@ -311,17 +312,33 @@ def main() -> int:
                         f"{api['requests']} | pgbench {tps:.0f} tps | ratio {api['rps'] / tps:.2f}"
                     )
         port_pairs = workloads["port pairs"]
-        port = free_port()
-        floor = [*gunicorn(port), "-k", "rates.api.worker.RatesUvicornWorker"]
-        floor += ["-w", str(args.workers or default_workers()), "bench.floor:app"]
-        with serving(floor, dict(os.environ), port, "/", workdir / "floor.log") as base:
-            bare = run_wrk(base, port_pairs, args.duration, args.connections, workdir)
-        print(
-            f"port pairs, the floor (bench/floor.py: a bare ASGI app behind the same server and "
-            f"worker class, one fixed answer, no database): {bare['rps']:.0f} req/s, p50 "
-            f"{bare['p50_ms']:.2f} ms, p99 {bare['p99_ms']:.2f} ms, failed {bare['failed']} of "
-            f"{bare['requests']} | floor / pgbench {bare['rps'] / pgbench_tps['port pairs']:.2f}"
-        )
+        yardsticks = {
+            "the floor": (
+                "bench.floor:app",
+                "/",
+                "bench/floor.py: a bare ASGI app behind the same server and worker class, "
+                "one fixed answer, no database",
+            ),
+            "the ceiling": (
+                "bench.ceiling:create_app()",
+                f"/rates?{urlencode(port_pairs[0])}",
+                "bench/ceiling.py: a bare ASGI app behind the same server and worker class, "
+                "the same statement through the API's pool, no validation, logs or metrics",
+            ),
+        }
+        for label, (app, ready, what) in yardsticks.items():
+            port = free_port()
+            command = [*gunicorn(port), "-k", "rates.api.worker.RatesUvicornWorker"]
+            command += ["-w", str(args.workers or default_workers()), app]
+            log = workdir / f"{app.split(':')[0]}.log"
+            with serving(command, rates_env(cluster), port, ready, log) as base:
+                bare = run_wrk(base, port_pairs, args.duration, args.connections, workdir)
+            print(
+                f"port pairs, {label} ({what}): {bare['rps']:.0f} req/s, p50 "
+                f"{bare['p50_ms']:.2f} ms, p99 {bare['p99_ms']:.2f} ms, failed {bare['failed']} "
+                f"of {bare['requests']} | {label.split()[-1]} / pgbench "
+                f"{bare['rps'] / pgbench_tps['port pairs']:.2f}"
+            )
         for label in ("original as shipped", "original with an index"):
             if label == "original with an index":
                 with psycopg.connect(cluster.conninfo("original"), autocommit=True) as conn:
