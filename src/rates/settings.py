@@ -133,7 +133,9 @@ class Settings(BaseSettings):
     access_log: bool = True
     worker_metrics_port: int = Field(default=9101, ge=0, le=65535)  # 0: no metrics endpoint
     log_level: Literal["debug", "info", "warning", "error"] = "info"
-    log_format: Literal["console", "json"] = "console"
+    # auto: readable on a terminal, one JSON object per line anywhere else (a file, a pipe, a
+    # container's log driver), where lines are read by machines.
+    log_format: Literal["auto", "console", "json"] = "auto"
 
     @classmethod
     def settings_customise_sources(

@@ -1,4 +1,4 @@
-"""Logging setup: structured events from structlog, JSON in production, readable on a console."""
+"""Logging setup: structured events from structlog, readable on a terminal, JSON elsewhere."""
 
 from __future__ import annotations
 
@@ -15,10 +15,11 @@ from rates.settings import Settings
 def configure_logging(settings: Settings) -> None:
     """Routes structlog and the standard library's logging to stderr in one format."""
     level = getattr(logging, settings.log_level.upper())
+    on_terminal = sys.stderr.isatty()
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer(serializer=_json_text, option=orjson.OPT_NON_STR_KEYS)
-        if settings.log_format == "json"
-        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        if settings.log_format == "json" or (settings.log_format == "auto" and not on_terminal)
+        else structlog.dev.ConsoleRenderer(colors=on_terminal)
     )
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
