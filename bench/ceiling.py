@@ -25,6 +25,7 @@ from rates.query import MIN_PRICES_PER_DAY, PORT_PAIR_RATES_SQL
 from rates.settings import Settings
 
 HEADERS = [(b"content-type", b"application/json")]
+ONE_DAY = timedelta(days=1)
 
 
 class PortPairAnswer:
@@ -56,11 +57,12 @@ class PortPairAnswer:
             cursor = await conn.execute(PORT_PAIR_RATES_SQL, params)
             priced = {row[2]: row for row in await cursor.fetchall() if row[2] is not None}
         rates = []
-        for offset in range((last - first).days + 1):
-            day = last - timedelta(days=offset)
+        day = last
+        while day >= first:  # orjson writes the dates as YYYY-MM-DD
             row = priced.get(day)
             price, count = (row[3], row[4]) if row else (None, 0)
-            rates.append({"day": day.isoformat(), "price": price, "count": count})
+            rates.append({"day": day, "price": price, "count": count})
+            day -= ONE_DAY
         body = orjson.dumps({"rates": rates})
         headers = [*HEADERS, (b"content-length", str(len(body)).encode())]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
