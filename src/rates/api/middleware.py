@@ -50,8 +50,9 @@ class ObservabilityMiddleware:
             route = scope.get("route")
             template = getattr(route, "path", "unmatched")
             method = scope["method"]
-            metrics.HTTP_REQUESTS.labels(method, template, str(status)).inc()
-            metrics.HTTP_REQUEST_DURATION.labels(method, template).observe(elapsed)
+            requests, duration = metrics.http_request_metrics(method, template, status)
+            requests.inc()
+            duration.observe(elapsed)
             if self.access_log:
                 log.info(
                     "request",

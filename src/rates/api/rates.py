@@ -92,9 +92,9 @@ async def get_rates(request: Request) -> Response:
             if asked is not None and _matches(asked, headers["ETag"]):
                 return Response(status_code=304, headers=headers)
             if kept is not None and kept.data_version == version:
-                metrics.ANSWER_CACHE_LOOKUPS.labels("hit").inc()
+                metrics.answer_cache_lookups("hit").inc()
                 return kept.response(headers)
-        metrics.ANSWER_CACHE_LOOKUPS.labels("miss" if kept is None else "stale").inc()
+        metrics.answer_cache_lookups("miss" if kept is None else "stale").inc()
         answer = await fetch_daily_rates(conn, query, request.app.state.large_regions)
     response = _render(query, answer.rates, as_csv)
     if answers.enabled:  # with the cache off, not even the copy of the headers is made

@@ -29,7 +29,10 @@ def wants_csv(request: Request) -> bool:
                 f"format must be json or csv, got {chosen!r}", details={"parameter": "format"}
             )
         return chosen == "csv"
-    weights = _accept_weights(request.headers.get("accept", ""))
+    accept = request.headers.get("accept", "")
+    if CSV_MEDIA_TYPE not in accept.lower():  # most requests (*/*, JSON): nothing to weigh
+        return False
+    weights = _accept_weights(accept)
     csv_weight = weights.get(CSV_MEDIA_TYPE, 0.0)
     return csv_weight > 0 and csv_weight >= weights.get("application/json", 0.0)
 

@@ -8,6 +8,7 @@ the ingest worker is one process and serves its own registry on its own port.
 
 from __future__ import annotations
 
+import functools
 import os
 import struct
 import time
@@ -50,6 +51,25 @@ ANSWER_CACHE_LOOKUPS = Counter(
     " (kept, but of an older data version), miss (not kept)",
     ["outcome"],
 )
+
+
+@functools.lru_cache(maxsize=1024)
+def http_request_metrics(method: str, route: str, status: int) -> tuple[Counter, Histogram]:
+    """The two labelled series one kind of request counts in, looked up once per process:
+    ``labels()`` takes a lock and checks its values on every call (~2 us each). Bounded,
+    since a client chooses the method."""
+    return (
+        HTTP_REQUESTS.labels(method, route, str(status)),
+        HTTP_REQUEST_DURATION.labels(method, route),
+    )
+
+
+@functools.cache
+def answer_cache_lookups(outcome: str) -> Counter:
+    """The labelled series of one outcome (three in all), looked up once per process."""
+    return ANSWER_CACHE_LOOKUPS.labels(outcome)
+
+
 READINESS_OK = Gauge(
     "rates_readiness_ok",
     "1 when the last readiness check reached the database, else 0",
