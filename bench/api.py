@@ -82,6 +82,16 @@ end
 """
 
 
+def load_settled(conn: psycopg.Connection, dump: Path) -> None:
+    """Migrates the empty database and loads the dump as `rates db load` does, then vacuums the
+    prices: settled, as autovacuum leaves a loaded table (and as the original's is below), so
+    autovacuum does not work through a big dump's prices during the first runs."""
+    migrate(conn)
+    with open_dump(dump) as opened:
+        load_dump(conn, opened)
+    conn.execute("VACUUM ANALYZE prices")
+
+
 def port_pair_queries(conn: psycopg.Connection, count: int, rng: random.Random) -> list[dict]:
     routes = conn.execute(
         "SELECT DISTINCT orig_code, dest_code FROM prices ORDER BY 1, 2"
@@ -269,12 +279,7 @@ def main() -> int:
     rng = random.Random(args.seed)
     with private_cluster("rates-bench-") as (workdir, cluster):
         with psycopg.connect(cluster.conninfo("rates"), autocommit=True) as conn:
-            migrate(conn)
-            with open_dump(args.dump) as dump:
-                load_dump(conn, dump)
-            # Settled, as autovacuum leaves a loaded table and as the original's is below:
-            # otherwise autovacuum works through a big dump's prices during the first runs.
-            conn.execute("VACUUM ANALYZE prices")
+            load_settled(conn, args.dump)
             workloads = {
                 "port pairs": port_pair_queries(conn, args.port_pairs, rng),
                 "regions": region_queries(conn, 60, rng),
@@ -313,20 +318,20 @@ def main() -> int:
                     )
         port_pairs = workloads["port pairs"]
         yardsticks = {
-            "the floor": (
+            "floor": (
                 "bench.floor:app",
                 "/",
                 "bench/floor.py: a bare ASGI app behind the same server and worker class, "
                 "one fixed answer, no database",
             ),
-            "the ceiling": (
+            "ceiling": (
                 "bench.ceiling:create_app()",
                 f"/rates?{urlencode(port_pairs[0])}",
                 "bench/ceiling.py: a bare ASGI app behind the same server and worker class, "
                 "the same statement through the API's pool, no validation, logs or metrics",
             ),
         }
-        for label, (app, ready, what) in yardsticks.items():
+        for name, (app, ready, what) in yardsticks.items():
             port = free_port()
             command = [*gunicorn(port), "-k", "rates.api.worker.RatesUvicornWorker"]
             command += ["-w", str(args.workers or default_workers()), app]
@@ -334,9 +339,9 @@ def main() -> int:
             with serving(command, rates_env(cluster), port, ready, log) as base:
                 bare = run_wrk(base, port_pairs, args.duration, args.connections, workdir)
             print(
-                f"port pairs, {label} ({what}): {bare['rps']:.0f} req/s, p50 "
+                f"port pairs, the {name} ({what}): {bare['rps']:.0f} req/s, p50 "
                 f"{bare['p50_ms']:.2f} ms, p99 {bare['p99_ms']:.2f} ms, failed {bare['failed']} "
-                f"of {bare['requests']} | {label.split()[-1]} / pgbench "
+                f"of {bare['requests']} | {name} / pgbench "
                 f"{bare['rps'] / pgbench_tps['port pairs']:.2f}"
             )
         for label in ("original as shipped", "original with an index"):

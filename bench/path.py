@@ -29,12 +29,10 @@ from urllib.parse import urlencode
 
 import psycopg
 
-from bench.api import DEFAULT_DUMP, port_pair_queries
+from bench.api import DEFAULT_DUMP, load_settled, port_pair_queries
 from bench.ceiling import PortPairAnswer
 from bench.stack import REPO, machine, private_cluster, rates_env
 from rates.api.app import create_app
-from rates.db.dump import load_dump, open_dump
-from rates.db.migrate import migrate
 from rates.observability.logs import configure_logging
 from rates.settings import Settings
 
@@ -87,21 +85,18 @@ def call(app_name: str, queries_file: Path, rounds: int) -> None:
             statuses.append(message["status"])
 
     async def run() -> None:
-        if app_name == "api":
-            app: Any = create_app(settings)
-            async with app.router.lifespan_context(app):
-                await app.state.pool.wait()
-                for _ in range(rounds):
-                    for scope in scopes:
-                        await app(dict(scope), receive, send)
+        app: Any
+        if app_name == "api":  # its lifespan opens its pool (and its sampler), as a server would
+            app = create_app(settings)
+            running, pool = app.router.lifespan_context(app), app.state.pool
         else:
-            ceiling = PortPairAnswer(settings)
-            await ceiling.pool.open()
-            await ceiling.pool.wait()
+            app = PortPairAnswer(settings)
+            running = pool = app.pool
+        async with running:
+            await pool.wait()
             for _ in range(rounds):
                 for scope in scopes:
-                    await ceiling(dict(scope), receive, send)
-            await ceiling.pool.close()
+                    await app(dict(scope), receive, send)
 
     asyncio.run(run())
     if set(statuses) != {200}:
@@ -126,10 +121,7 @@ def main() -> int:
         sys.exit("valgrind not found: apt-get install valgrind")
     with private_cluster("rates-bench-path-") as (workdir, cluster):
         with psycopg.connect(cluster.conninfo("rates"), autocommit=True) as conn:
-            migrate(conn)
-            with open_dump(args.dump) as dump:
-                load_dump(conn, dump)
-            conn.execute("VACUUM ANALYZE prices")
+            load_settled(conn, args.dump)
             queries = port_pair_queries(conn, args.queries, random.Random(args.seed))
         queries_file = workdir / "queries.json"
         queries_file.write_text(json.dumps(queries))
